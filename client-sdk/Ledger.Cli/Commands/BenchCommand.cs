@@ -1,0 +1,179 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
+using Grpc.Core;
+using Ledger.Sdk;
+using Ledger.Sdk.Client;
+
+namespace Ledger.Cli.Commands;
+
+/// <summary>
+/// <c>ledger bench --node URL[,URL...] --issuer-key FILE [--clients N] [--batch B] [--seconds S] [--log FILE]</c>:
+/// N concurrent clients, each anchoring B fresh random digests per request, for S seconds. The
+/// last line is <c>digests_per_s=&lt;n&gt; p50_ms=&lt;x&gt; p99_ms=&lt;y&gt; max_ms=&lt;z&gt; errors=&lt;k&gt;</c>.
+/// <c>--log</c> appends each acknowledged digest (hex) as soon as its request succeeds.
+/// Exit 0; 1 if any request failed.
+/// </summary>
+internal static class BenchCommand
+{
+    private const int ClientsMax = 1_024;
+    private const int BatchMax = 10_000;
+    private const int SecondsMax = 3_600;
+    private const int LatencySamplesMax = 10_000_000;
+
+    public static Command Create()
+    {
+        var node = new Option<string>("--node") { Description = "Node address(es), comma-separated", Required = true };
+        var issuerKey = new Option<string>("--issuer-key") { Description = "The issuer's signer key file", Required = true };
+        var clients = new Option<int>("--clients") { Description = "Concurrent clients", DefaultValueFactory = _ => 16 };
+        var batch = new Option<int>("--batch") { Description = "Digests per request", DefaultValueFactory = _ => 100 };
+        var seconds = new Option<int>("--seconds") { Description = "Duration", DefaultValueFactory = _ => 10 };
+        var log = new Option<string?>("--log") { Description = "Append every acknowledged digest (hex, one per line) to this file" };
+        var command = new Command("bench", "Load a node with concurrent anchor requests and report throughput and latency.") { node, issuerKey, clients, batch, seconds, log };
+        command.Validators.Add(result =>
+        {
+            if (result.GetValue(clients) is < 1 or > ClientsMax || result.GetValue(batch) is < 1 or > BatchMax || result.GetValue(seconds) is < 1 or > SecondsMax)
+            {
+                result.AddError($"need 1 <= --clients <= {ClientsMax}, 1 <= --batch <= {BatchMax}, 1 <= --seconds <= {SecondsMax}");
+            }
+        });
+        command.SetAction((parseResult, cancellationToken) => RunAsync(
+            new BenchSettings(
+                parseResult.GetValue(node)!,
+                parseResult.GetValue(issuerKey)!,
+                parseResult.GetValue(clients),
+                parseResult.GetValue(batch),
+                parseResult.GetValue(seconds),
+                parseResult.GetValue(log)),
+            cancellationToken));
+        return command;
+    }
+
+    private sealed record BenchSettings(string Nodes, string IssuerKey, int Clients, int Batch, int Seconds, string? LogPath);
+
+    private static async Task<int> RunAsync(BenchSettings settings, CancellationToken cancellationToken)
+    {
+        var key = CliSupport.LoadSignerKey(settings.IssuerKey);
+        var options = LedgerClientOptions.Default with { AttemptsMax = 1, CallTimeout = TimeSpan.FromSeconds(10) };
+        using var client = new LedgerClient(CliSupport.ParseNodes(settings.Nodes), options);
+        try
+        {
+            await client.GetStatusAsync(cancellationToken);
+        }
+        catch (RpcException exception)
+        {
+            Console.Error.WriteLine($"ledger: node unreachable: {exception.StatusCode}: {exception.Status.Detail}");
+            return ExitCodes.Failed;
+        }
+
+        await using var log = settings.LogPath is null ? null : new StreamWriter(settings.LogPath, append: true);
+        var recorder = new BenchRecorder(log);
+        var clock = Stopwatch.StartNew();
+        var end = TimeSpan.FromSeconds(settings.Seconds);
+        var workers = Enumerable.Range(0, settings.Clients)
+            .Select(_ => Task.Run(() => RunClientAsync(client, key, settings.Batch, clock, end, recorder, cancellationToken), cancellationToken))
+            .ToArray();
+        await Task.WhenAll(workers);
+        var elapsedSeconds = clock.Elapsed.TotalSeconds;
+        Console.WriteLine($"clients={settings.Clients} batch={settings.Batch} seconds={elapsedSeconds:F1} requests={recorder.Requests} digests={recorder.Digests}");
+        Console.WriteLine(recorder.Summary(elapsedSeconds));
+        return recorder.Errors == 0 ? ExitCodes.Ok : ExitCodes.Failed;
+    }
+
+    private static async Task RunClientAsync(
+        LedgerClient client, SignerKey key, int batch, Stopwatch clock, TimeSpan end, BenchRecorder recorder, CancellationToken cancellationToken)
+    {
+        while (clock.Elapsed < end && !cancellationToken.IsCancellationRequested)
+        {
+            var digests = new byte[batch][];
+            for (var i = 0; i < batch; i++)
+            {
+                digests[i] = RandomNumberGenerator.GetBytes(Leaf.DigestLength);
+            }
+
+            var started = clock.Elapsed;
+            try
+            {
+                await client.AnchorAsync(key, digests, includeReceipts: false, cancellationToken);
+                recorder.Succeeded(digests, (clock.Elapsed - started).TotalMilliseconds);
+            }
+            catch (RpcException exception)
+            {
+                recorder.Failed(exception);
+                await Task.Delay(TimeSpan.FromMilliseconds(50), cancellationToken);
+            }
+        }
+    }
+
+    private sealed class BenchRecorder(StreamWriter? log)
+    {
+        private readonly Lock _lock = new();
+        private readonly List<double> _latenciesMs = [];
+
+        public long Requests { get; private set; }
+
+        public long Digests { get; private set; }
+
+        public long Errors { get; private set; }
+
+        public void Succeeded(byte[][] digests, double latencyMs)
+        {
+            lock (_lock)
+            {
+                Requests++;
+                Digests += digests.Length;
+                if (_latenciesMs.Count < LatencySamplesMax)
+                {
+                    _latenciesMs.Add(latencyMs);
+                }
+
+                if (log is not null)
+                {
+                    foreach (var digest in digests)
+                    {
+                        log.WriteLine(Convert.ToHexStringLower(digest));
+                    }
+
+                    log.Flush();
+                }
+            }
+        }
+
+        public void Failed(RpcException exception)
+        {
+            lock (_lock)
+            {
+                if (Errors == 0)
+                {
+                    Console.Error.WriteLine($"ledger: first error: {exception.StatusCode}: {exception.Status.Detail}");
+                }
+
+                Errors++;
+            }
+        }
+
+        public string Summary(double elapsedSeconds)
+        {
+            lock (_lock)
+            {
+                _latenciesMs.Sort();
+                var rate = elapsedSeconds > 0 ? Digests / elapsedSeconds : 0;
+                return string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"digests_per_s={rate:F0} p50_ms={Percentile(0.50):F2} p99_ms={Percentile(0.99):F2} max_ms={Percentile(1.0):F2} errors={Errors}");
+            }
+        }
+
+        private double Percentile(double fraction)
+        {
+            if (_latenciesMs.Count == 0)
+            {
+                return 0;
+            }
+
+            var rank = (int)Math.Ceiling(fraction * _latenciesMs.Count) - 1;
+            return _latenciesMs[Math.Clamp(rank, 0, _latenciesMs.Count - 1)];
+        }
+    }
+}
