@@ -1,1 +1,3 @@
-return 0;
+using Ledger.Node.Hosting;
+
+return await NodeProgram.RunAsync(args);

@@ -1,0 +1,54 @@
+using System.Collections.Concurrent;
+
+namespace Ledger.Node.Admission;
+
+/// <summary>
+/// The (issuer, nonce) pairs accepted within the nonce window. A pair is reserved at admission,
+/// released if the request fails before it reaches the log, and persisted by apply with the batch
+/// that carries it, so that the set is rebuilt on restart. Entries older than the window are
+/// forgotten: admission refuses any request whose issuedAtMs is outside the window anyway.
+/// </summary>
+internal sealed class NonceRegistry
+{
+    private readonly ConcurrentDictionary<string, ulong> _issuedAtMsByKey = new(StringComparer.Ordinal);
+    private readonly ulong _windowMs;
+    private readonly int _entriesMax;
+
+    public NonceRegistry(ulong windowMs, int entriesMax)
+    {
+        _windowMs = windowMs;
+        _entriesMax = entriesMax;
+    }
+
+    public int Count => _issuedAtMsByKey.Count;
+
+    /// <summary>True when the pair was free and is now reserved; false when it was already used.</summary>
+    public bool TryReserve(string issuer, ReadOnlySpan<byte> nonce, ulong issuedAtMs) =>
+        _issuedAtMsByKey.TryAdd(Key(issuer, nonce), issuedAtMs);
+
+    public bool IsFull => _issuedAtMsByKey.Count >= _entriesMax;
+
+    public void Release(string issuer, ReadOnlySpan<byte> nonce) => _issuedAtMsByKey.TryRemove(Key(issuer, nonce), out _);
+
+    /// <summary>Records a pair read back from storage (restart).</summary>
+    public void Restore(string issuer, ReadOnlySpan<byte> nonce, ulong issuedAtMs) =>
+        _issuedAtMsByKey[Key(issuer, nonce)] = issuedAtMs;
+
+    /// <summary>Forgets pairs whose issuedAtMs is more than the window before <paramref name="nowMs"/>.</summary>
+    public int Prune(ulong nowMs)
+    {
+        var oldestKeptMs = nowMs > _windowMs ? nowMs - _windowMs : 0;
+        var removed = 0;
+        foreach (var pair in _issuedAtMsByKey)
+        {
+            if (pair.Value < oldestKeptMs && _issuedAtMsByKey.TryRemove(pair.Key, out _))
+            {
+                removed++;
+            }
+        }
+
+        return removed;
+    }
+
+    private static string Key(string issuer, ReadOnlySpan<byte> nonce) => issuer + "/" + Convert.ToHexStringLower(nonce);
+}

@@ -1,0 +1,161 @@
+using Google.Protobuf;
+using Grpc.Core;
+using Ledger.Node.Admission;
+using Ledger.Node.Checkpoints;
+using Ledger.Node.Hosting;
+using Ledger.Node.Sequencing;
+using Ledger.Node.State;
+using Ledger.Sdk;
+using Ledger.Sdk.Protos.V1;
+
+namespace Ledger.Node.Api;
+
+/// <summary>The public <c>ledger.v1.Ledger</c> service: thin translation between gRPC and the node's parts.</summary>
+internal sealed class LedgerApiService : Sdk.Protos.V1.Ledger.LedgerBase
+{
+    private const ulong EntriesPerCallMax = 1_000;
+    private const int ReceiptCheckpointWaitMs = 2_000;
+    private readonly LedgerNode _node;
+
+    public LedgerApiService(LedgerNode node)
+    {
+        _node = node;
+    }
+
+    public override async Task<AnchorResponse> Anchor(AnchorRequest request, ServerCallContext context)
+    {
+        var admission = _node.Admission.Admit(request);
+        if (admission.Entry is null)
+        {
+            throw new RpcException(new Status(admission.Code, admission.Message));
+        }
+
+        var pending = new PendingAnchor(admission.Entry);
+        if (!_node.Batcher.TryEnqueue(pending))
+        {
+            _node.Admission.Release(admission.Entry);
+            throw new RpcException(new Status(
+                StatusCode.ResourceExhausted,
+                $"the node's queue is full ({_node.Options.QueueDigestsMax} digests waiting): retry in a moment with a fresh nonce"));
+        }
+
+        EntryOutcome outcome;
+        try
+        {
+            outcome = await pending.Completion.Task.WaitAsync(_node.Stopping);
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, $"the batch could not be made durable: {exception.Message}"));
+        }
+
+        var response = new AnchorResponse { TreeSize = outcome.TreeSize };
+        response.LeafIndices.Add(outcome.LeafIndices);
+        response.Existed.Add(outcome.Existed);
+        if (request.IncludeReceipts)
+        {
+            var checkpoint = await _node.Signer.WaitForSizeAsync(outcome.TreeSize, context.CancellationToken);
+            foreach (var index in outcome.LeafIndices)
+            {
+                response.Receipts.Add(_node.State.BuildReceipt(index, checkpoint));
+            }
+        }
+
+        return response;
+    }
+
+    public override async Task<GetReceiptResponse> GetReceipt(GetReceiptRequest request, ServerCallContext context)
+    {
+        if (request.Digest.Length != Leaf.DigestLength)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"the digest has {request.Digest.Length} bytes: send the 32-byte SHA-256 of the credential"));
+        }
+
+        var issuer = request.Issuer.Length == 0 ? null : request.Issuer;
+        if (!_node.State.TryFindLeaf(request.Digest.Span, issuer, out var index))
+        {
+            var whose = issuer is null ? "" : $" by issuer '{issuer}'";
+            throw new RpcException(new Status(StatusCode.NotFound, $"digest {Convert.ToHexStringLower(request.Digest.Span)} is not anchored{whose} on this ledger"));
+        }
+
+        var checkpoint = _node.Signer.Latest;
+        if (checkpoint.TreeSize <= index)
+        {
+            using var wait = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
+            wait.CancelAfter(ReceiptCheckpointWaitMs);
+            checkpoint = await _node.Signer.WaitForSizeAsync(index + 1, wait.Token);
+        }
+
+        return new GetReceiptResponse { Receipt = _node.State.BuildReceipt(index, checkpoint), LeafIndex = index };
+    }
+
+    public override Task<GetCheckpointResponse> GetCheckpoint(GetCheckpointRequest request, ServerCallContext context)
+    {
+        var latest = _node.Signer.Latest;
+        return Task.FromResult(new GetCheckpointResponse { Checkpoint = latest.Text, TreeSize = latest.TreeSize });
+    }
+
+    public override Task<GetConsistencyProofResponse> GetConsistencyProof(GetConsistencyProofRequest request, ServerCallContext context)
+    {
+        var size = _node.State.TreeSize;
+        if (request.OldSize == 0 || request.OldSize > request.NewSize || request.NewSize > size)
+        {
+            throw new RpcException(new Status(
+                StatusCode.InvalidArgument,
+                $"a consistency proof needs 0 < old_size <= new_size <= {size} (the tree size); got {request.OldSize} and {request.NewSize}"));
+        }
+
+        var response = new GetConsistencyProofResponse();
+        foreach (var hash in _node.State.ConsistencyProof(request.OldSize, request.NewSize))
+        {
+            response.Proof.Add(ByteString.CopyFrom(hash));
+        }
+
+        return Task.FromResult(response);
+    }
+
+    public override Task<GetEntriesResponse> GetEntries(GetEntriesRequest request, ServerCallContext context)
+    {
+        var size = _node.State.TreeSize;
+        if (request.Count == 0 || request.Count > EntriesPerCallMax || request.Start >= size)
+        {
+            throw new RpcException(new Status(
+                StatusCode.InvalidArgument,
+                $"entries: need 1 <= count <= {EntriesPerCallMax} and start < {size} (the tree size); got start {request.Start}, count {request.Count}"));
+        }
+
+        var end = Math.Min(size, request.Start + request.Count);
+        var response = new GetEntriesResponse();
+        for (var index = request.Start; index < end; index++)
+        {
+            response.Leaves.Add(ByteString.CopyFrom(_node.State.LeafBytes(index)));
+        }
+
+        return Task.FromResult(response);
+    }
+
+    public override Task<GetStatusResponse> GetStatus(GetStatusRequest request, ServerCallContext context) =>
+        Task.FromResult(_node.Status());
+
+    public override async Task WatchCheckpoints(WatchCheckpointsRequest request, IServerStreamWriter<CheckpointEvent> responseStream, ServerCallContext context)
+    {
+        var sent = _node.Signer.Latest;
+        await responseStream.WriteAsync(new CheckpointEvent { Checkpoint = sent.Text, TreeSize = sent.TreeSize }, context.CancellationToken);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, _node.Stopping);
+        while (!stop.IsCancellationRequested)
+        {
+            SignedCheckpointText next;
+            try
+            {
+                next = await _node.Signer.WaitForNewerAsync(sent.TreeSize, stop.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            await responseStream.WriteAsync(new CheckpointEvent { Checkpoint = next.Text, TreeSize = next.TreeSize }, stop.Token);
+            sent = next;
+        }
+    }
+}

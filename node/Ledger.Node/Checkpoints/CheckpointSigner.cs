@@ -1,0 +1,101 @@
+using System.Threading.Channels;
+using Ledger.Node.State;
+using Ledger.Sdk;
+
+namespace Ledger.Node.Checkpoints;
+
+/// <summary>A signed checkpoint this node holds: tree size and the signed note text.</summary>
+internal sealed record SignedCheckpointText(ulong TreeSize, string Text);
+
+/// <summary>
+/// Signs a checkpoint of the node's own applied tree whenever it has grown, at most once per
+/// <c>minimumIntervalMs</c> (the first growth after a quiet period is signed at once), archives
+/// it, and wakes whoever waits for a checkpoint covering a given size.
+/// </summary>
+internal sealed class CheckpointSigner
+{
+    private readonly LedgerState _state;
+    private readonly CheckpointArchive _archive;
+    private readonly Func<ulong, byte[], string> _sign;
+    private readonly int _minimumIntervalMs;
+    private readonly Func<ulong> _nowMs;
+    private readonly Channel<bool> _grown = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+    private TaskCompletionSource _published = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private SignedCheckpointText _latest;
+
+    public CheckpointSigner(
+        LedgerState state,
+        CheckpointArchive archive,
+        Func<ulong, byte[], string> sign,
+        int minimumIntervalMs,
+        Func<ulong> nowMs)
+    {
+        _state = state;
+        _archive = archive;
+        _sign = sign;
+        _minimumIntervalMs = minimumIntervalMs;
+        _nowMs = nowMs;
+        var archived = archive.Latest();
+        _latest = archived is null ? new SignedCheckpointText(0, "") : new SignedCheckpointText((ulong)archived.Id, archived.Text);
+    }
+
+    public SignedCheckpointText Latest => Volatile.Read(ref _latest);
+
+    /// <summary>Called after every apply; cheap and non-blocking.</summary>
+    public void NotifyGrown() => _grown.Writer.TryWrite(true);
+
+    /// <summary>Signs the current tree once now if no checkpoint covers it (startup, including the empty tree).</summary>
+    public void SignIfBehind()
+    {
+        var size = _state.TreeSize;
+        if (size > Latest.TreeSize || Latest.Text.Length == 0)
+        {
+            SignNow(size);
+        }
+    }
+
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            await _grown.Reader.ReadAsync(cancellationToken);
+            var size = _state.TreeSize;
+            if (size > Latest.TreeSize)
+            {
+                SignNow(size);
+                await Task.Delay(_minimumIntervalMs, cancellationToken);
+            }
+        }
+    }
+
+    /// <summary>Completes with the first checkpoint whose size is at least <paramref name="treeSize"/>.</summary>
+    public async Task<SignedCheckpointText> WaitForSizeAsync(ulong treeSize, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var published = Volatile.Read(ref _published);
+            var latest = Latest;
+            if (latest.TreeSize >= treeSize && latest.Text.Length > 0)
+            {
+                return latest;
+            }
+
+            await published.Task.WaitAsync(cancellationToken);
+        }
+    }
+
+    /// <summary>Completes with the first checkpoint newer than <paramref name="treeSize"/>.</summary>
+    public Task<SignedCheckpointText> WaitForNewerAsync(ulong treeSize, CancellationToken cancellationToken) =>
+        WaitForSizeAsync(treeSize + 1, cancellationToken);
+
+    private void SignNow(ulong size)
+    {
+        var root = _state.RootAt(size);
+        var text = _sign(size, root);
+        var nowMs = _nowMs();
+        _archive.Save(size, text, nowMs);
+        Volatile.Write(ref _latest, new SignedCheckpointText(size, text));
+        var previous = Interlocked.Exchange(ref _published, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        previous.TrySetResult();
+    }
+}

@@ -1,0 +1,104 @@
+namespace Ledger.Node.Hosting;
+
+/// <summary>
+/// Node settings, bound from the configuration section <c>Ledger</c> (appsettings.json, environment
+/// variables <c>Ledger__DataDir</c>, ..., command line <c>--data-dir</c>, ...). Validated at start.
+/// </summary>
+internal sealed class NodeOptions
+{
+    public const string SectionName = "Ledger";
+    public const string DevelopmentListen = "http://127.0.0.1:7400";
+
+    /// <summary>Where the node keeps its state. Default <c>./ledger-data</c>.</summary>
+    public string DataDir { get; set; } = "ledger-data";
+
+    /// <summary>The consortium file. Default: <c>DataDir/consortium.json</c>, created for a development ledger when missing.</summary>
+    public string? Consortium { get; set; }
+
+    /// <summary>This member's signer key file. Default: <c>DataDir/member.key</c>.</summary>
+    public string? MemberKey { get; set; }
+
+    /// <summary>Listen address: <c>https://host:port</c>, or <c>http://</c> on a loopback address (development, tests).</summary>
+    public string Listen { get; set; } = DevelopmentListen;
+
+    /// <summary>PEM certificate chain for an https listener.</summary>
+    public string? TlsCertificate { get; set; }
+
+    /// <summary>PEM private key for an https listener.</summary>
+    public string? TlsKey { get; set; }
+
+    /// <summary>Allows plain HTTP/2 on a non-loopback address (never in production).</summary>
+    public bool AllowPlaintext { get; set; }
+
+    public int DigestsPerRequestMax { get; set; } = 10_000;
+
+    public int MessageBytesMax { get; set; } = 4 * 1024 * 1024;
+
+    public int QueueDigestsMax { get; set; } = 1_000_000;
+
+    public int BatchDigestsMax { get; set; } = 20_000;
+
+    public int BatchLingerMs { get; set; }
+
+    public int InFlightBatchesMax { get; set; } = 8;
+
+    public ulong NonceWindowMs { get; set; } = 300_000;
+
+    public int NoncesMax { get; set; } = 5_000_000;
+
+    public int CheckpointIntervalMs { get; set; } = 50;
+
+    /// <summary>Returns the first problem found, or null when the options are usable.</summary>
+    public string? Validate()
+    {
+        if (string.IsNullOrWhiteSpace(DataDir))
+        {
+            return "Ledger:DataDir (--data-dir) must name a directory";
+        }
+
+        if (DigestsPerRequestMax is < 1 or > 100_000)
+        {
+            return "Ledger:DigestsPerRequestMax must be between 1 and 100000";
+        }
+
+        if (MessageBytesMax < 64 * 1024)
+        {
+            return "Ledger:MessageBytesMax must be at least 65536";
+        }
+
+        if (BatchDigestsMax < 1 || QueueDigestsMax < BatchDigestsMax || QueueDigestsMax < DigestsPerRequestMax)
+        {
+            return "Ledger: need 1 <= BatchDigestsMax <= QueueDigestsMax and DigestsPerRequestMax <= QueueDigestsMax";
+        }
+
+        if (InFlightBatchesMax is < 1 or > 1024 || BatchLingerMs is < 0 or > 1000 || CheckpointIntervalMs is < 0 or > 60_000)
+        {
+            return "Ledger: InFlightBatchesMax 1..1024, BatchLingerMs 0..1000, CheckpointIntervalMs 0..60000";
+        }
+
+        if (NonceWindowMs < 1_000 || NoncesMax < 1_000)
+        {
+            return "Ledger: NonceWindowMs must be at least 1000 and NoncesMax at least 1000";
+        }
+
+        return null;
+    }
+
+    public static readonly Dictionary<string, string> SwitchMappings = new(StringComparer.Ordinal)
+    {
+        ["--data-dir"] = "Ledger:DataDir",
+        ["--consortium"] = "Ledger:Consortium",
+        ["--member-key"] = "Ledger:MemberKey",
+        ["--listen"] = "Ledger:Listen",
+        ["--tls-certificate"] = "Ledger:TlsCertificate",
+        ["--tls-key"] = "Ledger:TlsKey",
+        ["--allow-plaintext"] = "Ledger:AllowPlaintext",
+        ["--digests-per-request-max"] = "Ledger:DigestsPerRequestMax",
+        ["--message-bytes-max"] = "Ledger:MessageBytesMax",
+        ["--queue-digests-max"] = "Ledger:QueueDigestsMax",
+        ["--batch-digests-max"] = "Ledger:BatchDigestsMax",
+        ["--batch-linger-ms"] = "Ledger:BatchLingerMs",
+        ["--nonce-window-ms"] = "Ledger:NonceWindowMs",
+        ["--checkpoint-interval-ms"] = "Ledger:CheckpointIntervalMs",
+    };
+}

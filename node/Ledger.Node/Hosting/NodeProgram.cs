@@ -1,0 +1,110 @@
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using Ledger.Node.Api;
+using Ledger.Sdk;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+
+namespace Ledger.Node.Hosting;
+
+/// <summary>Entry point of <c>ledger-node</c>: options, identity files, Kestrel (HTTP/2), the gRPC service, the node loops.</summary>
+internal static class NodeProgram
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args });
+        builder.Configuration.AddCommandLine(args, NodeOptions.SwitchMappings);
+        var options = new NodeOptions();
+        builder.Configuration.GetSection(NodeOptions.SectionName).Bind(options);
+        var problem = options.Validate() ?? ValidateListen(options, out _);
+        if (problem is not null)
+        {
+            await Console.Error.WriteLineAsync("ledger-node: " + problem);
+            return 2;
+        }
+
+        NodeFiles files;
+        Consortium consortium;
+        SignerKey memberKey;
+        try
+        {
+            files = DevelopmentLedger.Prepare(options);
+            consortium = Consortium.Load(files.ConsortiumPath);
+            memberKey = SignerKey.Load(files.MemberKeyPath);
+            var member = consortium.FindMember(memberKey.Name);
+            if (member is null || member.Key.Id != memberKey.Id)
+            {
+                throw new FormatException($"the member key '{memberKey.Name}' ({files.MemberKeyPath}) is not a member of {files.ConsortiumPath}");
+            }
+        }
+        catch (Exception exception) when (exception is IOException or FormatException or UnauthorizedAccessException)
+        {
+            await Console.Error.WriteLineAsync("ledger-node: " + exception.Message);
+            return 2;
+        }
+
+        ConfigureServer(builder, options);
+        builder.Services.AddGrpc(grpc =>
+        {
+            grpc.MaxReceiveMessageSize = options.MessageBytesMax;
+            grpc.MaxSendMessageSize = options.MessageBytesMax;
+        });
+        builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+        builder.Services.AddSingleton(services =>
+            new LedgerNode(options, files, consortium, memberKey, services.GetRequiredService<ILogger<LedgerNode>>()));
+        await using var app = builder.Build();
+        app.MapGrpcService<LedgerApiService>();
+        var node = app.Services.GetRequiredService<LedgerNode>();
+        node.Start();
+        await node.WaitReadyAsync(CancellationToken.None);
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        Console.Out.Write(LedgerNode.Describe(files, address, address.StartsWith("http:", StringComparison.Ordinal)));
+        await Console.Out.FlushAsync();
+        await app.WaitForShutdownAsync();
+        return 0;
+    }
+
+    private static string? ValidateListen(NodeOptions options, out Uri? uri)
+    {
+        if (!Uri.TryCreate(options.Listen, UriKind.Absolute, out uri) || (uri.Scheme != "http" && uri.Scheme != "https"))
+        {
+            return $"--listen '{options.Listen}' is not an http:// or https:// address";
+        }
+
+        if (uri.Scheme == "https" && (options.TlsCertificate is null || options.TlsKey is null))
+        {
+            return "an https listener needs --tls-certificate and --tls-key (PEM files)";
+        }
+
+        if (uri.Scheme == "http" && !options.AllowPlaintext && !IsLoopback(uri))
+        {
+            return $"refusing plain HTTP/2 on {uri.Host}: use https:// with --tls-certificate/--tls-key, or --allow-plaintext true on a trusted network";
+        }
+
+        return null;
+    }
+
+    private static bool IsLoopback(Uri uri) =>
+        uri.IsLoopback || (IPAddress.TryParse(uri.Host, out var ip) && IPAddress.IsLoopback(ip));
+
+    private static void ConfigureServer(WebApplicationBuilder builder, NodeOptions options)
+    {
+        var uri = new Uri(options.Listen);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.Limits.MaxRequestBodySize = options.MessageBytesMax;
+            kestrel.Limits.Http2.MaxStreamsPerConnection = 1024;
+            var address = uri.Host == "localhost" ? IPAddress.Loopback : IPAddress.Parse(uri.Host);
+            kestrel.Listen(address, uri.Port, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http2;
+                if (uri.Scheme == "https")
+                {
+                    listen.UseHttps(X509Certificate2.CreateFromPemFile(options.TlsCertificate!, options.TlsKey));
+                }
+            });
+        });
+    }
+}

@@ -1,0 +1,96 @@
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using Ledger.Node.State;
+using Ledger.Sdk;
+using Ledger.Storage;
+
+namespace Ledger.Node.Sequencing;
+
+/// <summary>
+/// The single-node sequencer: each proposed batch is written to the local log (<c>'b' index</c>)
+/// with fsync, then handed to apply through a bounded channel (<c>inFlightBatchesMax</c>), so that
+/// the next batch can be made durable while the previous one is applied. Apply removes a batch
+/// from the log in the same write that applies it; on restart, what is left is replayed.
+/// </summary>
+internal sealed class LocalSequencer : ISequencer, IDisposable
+{
+    private readonly IKeyValueStore _store;
+    private readonly Channel<CommittedEntry> _committed;
+    private readonly SemaphoreSlim _appendLock = new(1, 1);
+    private ulong _lastIndex;
+
+    public LocalSequencer(IKeyValueStore store, ulong appliedIndex, int inFlightBatchesMax)
+    {
+        _store = store;
+        _committed = Channel.CreateBounded<CommittedEntry>(new BoundedChannelOptions(inFlightBatchesMax)
+        {
+            SingleReader = true,
+            SingleWriter = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+        _lastIndex = appliedIndex;
+        Unapplied = ReadUnapplied(appliedIndex);
+        if (Unapplied.Count > 0)
+        {
+            _lastIndex = Unapplied[^1].Index;
+        }
+    }
+
+    /// <summary>Log entries that were durable but not applied when the node stopped, in order.</summary>
+    public IReadOnlyList<CommittedEntry> Unapplied { get; }
+
+    public async ValueTask<ulong> ProposeAsync(byte[] batchBytes, object? tag, CancellationToken cancellationToken)
+    {
+        await _appendLock.WaitAsync(cancellationToken);
+        try
+        {
+            var index = _lastIndex + 1;
+            using var write = _store.CreateBatch();
+            write.Put(StateKeys.BatchLogKey(index), batchBytes);
+            _store.Write(write, sync: true);
+            _lastIndex = index;
+            await _committed.Writer.WriteAsync(new CommittedEntry(index, batchBytes, tag), cancellationToken);
+            return index;
+        }
+        finally
+        {
+            _appendLock.Release();
+        }
+    }
+
+    public async IAsyncEnumerable<CommittedEntry> ReadCommittedAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        foreach (var entry in Unapplied)
+        {
+            yield return entry;
+        }
+
+        await foreach (var entry in _committed.Reader.ReadAllAsync(cancellationToken))
+        {
+            yield return entry;
+        }
+    }
+
+    public void Dispose() => _appendLock.Dispose();
+
+    /// <summary>Stages the removal of log entry <paramref name="index"/> into apply's write.</summary>
+    public static void StageTruncation(IKeyValueBatch write, ulong index) => write.Delete(StateKeys.BatchLogKey(index));
+
+    private List<CommittedEntry> ReadUnapplied(ulong appliedIndex)
+    {
+        var entries = new List<CommittedEntry>();
+        foreach (var (key, value) in StateKeys.ScanPrefix(_store, [StateKeys.BatchLog]))
+        {
+            var index = StateKeys.ParseIndexKey(key);
+            if (index <= appliedIndex)
+            {
+                continue;
+            }
+
+            Invariant.Check(index == appliedIndex + 1 + (ulong)entries.Count);
+            entries.Add(new CommittedEntry(index, value, null));
+        }
+
+        return entries;
+    }
+}

@@ -1,0 +1,159 @@
+using System.Runtime.InteropServices;
+using Ledger.Node.Checkpoints;
+using Ledger.Node.Sequencing;
+using Ledger.Sdk;
+using Ledger.Sdk.Merkle;
+using Ledger.Storage;
+
+namespace Ledger.Node.State;
+
+/// <summary>
+/// The applied state: leaves, tiles, digest index, accepted nonces and the applied position, all
+/// in one RocksDB store and changed only by <see cref="Apply"/>, one atomic write per batch.
+/// Apply depends only on the batch bytes and the state before it, so re-applying the log after a
+/// crash rebuilds the same tree. Readers run concurrently with apply: the tile tree is thread-safe and reads stay at or below the applied size.
+/// </summary>
+internal sealed class LedgerState
+{
+    private readonly IKeyValueStore _store;
+    private readonly TileTree _tree;
+    private AppliedPosition _applied;
+
+    public LedgerState(IKeyValueStore store)
+    {
+        _store = store;
+        _tree = new TileTree(store);
+        var applied = store.Get(StateKeys.AppliedKey);
+        _applied = applied is null ? AppliedPosition.Start : AppliedPosition.Decode(applied);
+        Invariant.Check(_tree.Size == _applied.TreeSize);
+    }
+
+    public AppliedPosition Applied => Volatile.Read(ref _applied);
+
+    public ulong TreeSize => Applied.TreeSize;
+
+    /// <summary>
+    /// Applies batch <paramref name="index"/>: appends a leaf per digest its issuer has not anchored
+    /// before (earlier or in this batch), records the nonces, advances the applied position and
+    /// removes the batch from the log, in one write. Returns one outcome per entry. A batch at or
+    /// below the applied position was applied already and yields null.
+    /// </summary>
+    public IReadOnlyList<EntryOutcome>? Apply(ulong index, Batch batch, Action<IKeyValueBatch, ulong> stageLogTruncation)
+    {
+        var applied = Applied;
+        if (index <= applied.BatchIndex)
+        {
+            return null;
+        }
+
+        Invariant.Check(index == applied.BatchIndex + 1);
+        Invariant.Check(batch.TimestampMs >= applied.TimestampMs);
+        using var write = _store.CreateBatch();
+        var seen = new Dictionary<(string, string), ulong>();
+        var leafHashes = new List<byte>();
+        var outcomes = new List<EntryOutcome>(batch.Entries.Count);
+        foreach (var entry in batch.Entries)
+        {
+            outcomes.Add(ApplyEntry(entry, batch.TimestampMs, applied.TreeSize, write, seen, leafHashes));
+        }
+
+        var next = new AppliedPosition(index, applied.TreeSize + (ulong)(leafHashes.Count / MerkleHash.Size), batch.TimestampMs);
+        write.Put(StateKeys.AppliedKey, next.Encode());
+        stageLogTruncation(write, index);
+        _tree.Append(write, CollectionsMarshal.AsSpan(leafHashes));
+        _store.Write(write, sync: false);
+        Invariant.Check(_tree.Size == next.TreeSize);
+        Volatile.Write(ref _applied, next);
+        return outcomes.Select(outcome => outcome with { TreeSize = next.TreeSize }).ToArray();
+    }
+
+    private EntryOutcome ApplyEntry(
+        AnchorEntry entry,
+        ulong timestampMs,
+        ulong sizeBefore,
+        IKeyValueBatch write,
+        Dictionary<(string, string), ulong> seen,
+        List<byte> leafHashes)
+    {
+        var indices = new ulong[entry.Digests.Count];
+        var existed = new bool[entry.Digests.Count];
+        for (var i = 0; i < entry.Digests.Count; i++)
+        {
+            var digest = entry.Digests[i];
+            var seenKey = (entry.Issuer, Convert.ToHexStringLower(digest));
+            var stored = _store.Get(StateKeys.DigestKey(digest, entry.Issuer));
+            if (stored is not null || seen.TryGetValue(seenKey, out indices[i]))
+            {
+                indices[i] = stored is null ? indices[i] : StateKeys.DecodeIndex(stored);
+                existed[i] = true;
+                continue;
+            }
+
+            var leafIndex = sizeBefore + (ulong)(leafHashes.Count / MerkleHash.Size);
+            var leafBytes = new Leaf(LeafKind.Anchor, timestampMs, entry.Issuer, digest).Encode();
+            write.Put(StateKeys.LeafKey(leafIndex), leafBytes);
+            write.Put(StateKeys.DigestKey(digest, entry.Issuer), StateKeys.EncodeIndex(leafIndex));
+            leafHashes.AddRange(MerkleHash.Leaf(leafBytes));
+            seen[seenKey] = leafIndex;
+            indices[i] = leafIndex;
+        }
+
+        write.Put(StateKeys.NonceKey(entry.IssuedAtMs, entry.Issuer, entry.Nonce), []);
+        return new EntryOutcome(indices, existed, 0);
+    }
+
+    /// <summary>Finds the leaf of a digest anchored by <paramref name="issuer"/>, or by anyone when null (the first such leaf).</summary>
+    public bool TryFindLeaf(ReadOnlySpan<byte> digest, string? issuer, out ulong index)
+    {
+        index = 0;
+        if (issuer is not null)
+        {
+            if (!Names.IsValid(issuer))
+            {
+                return false;
+            }
+
+            var stored = _store.Get(StateKeys.DigestKey(digest, issuer));
+            if (stored is null)
+            {
+                return false;
+            }
+
+            index = StateKeys.DecodeIndex(stored);
+            return index < TreeSize;
+        }
+
+        var found = false;
+        foreach (var (_, value) in StateKeys.ScanPrefix(_store, StateKeys.DigestPrefix(digest)))
+        {
+            var candidate = StateKeys.DecodeIndex(value);
+            if (candidate < TreeSize && (!found || candidate < index))
+            {
+                index = candidate;
+                found = true;
+            }
+        }
+
+        return found;
+    }
+
+    public byte[] LeafBytes(ulong index)
+    {
+        Invariant.Check(index < TreeSize);
+        var bytes = _store.Get(StateKeys.LeafKey(index));
+        Invariant.Check(bytes is not null);
+        return bytes;
+    }
+
+    public byte[] RootAt(ulong size) => size == 0 ? MerkleHash.EmptyRoot() : _tree.RootAt(size);
+
+    public IReadOnlyList<byte[]> ConsistencyProof(ulong oldSize, ulong newSize) => _tree.ConsistencyProof(oldSize, newSize);
+
+    /// <summary>The receipt (SPEC §6) of leaf <paramref name="index"/> against <paramref name="checkpoint"/>.</summary>
+    public string BuildReceipt(ulong index, SignedCheckpointText checkpoint)
+    {
+        Invariant.Check(index < checkpoint.TreeSize);
+        var proof = _tree.InclusionProof(index, checkpoint.TreeSize);
+        return new Receipt(LeafBytes(index), index, proof, checkpoint.Text).ToText();
+    }
+}
