@@ -88,11 +88,10 @@ internal sealed class Progress
     public void Reset(ulong next)
     {
         Match = 0;
+        BecomeProbe();
         Next = next;
-        ProbeSent = false;
         RecentActive = false;
         ReadAckRound = 0;
-        BecomeProbe();
     }
 
     public void BecomeProbe()

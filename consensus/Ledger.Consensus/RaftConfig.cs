@@ -34,7 +34,7 @@ public sealed record RaftConfig
     public int MaxEntriesPerMessage { get; init; } = 1024;
 
     /// <summary>Bytes of entries per Append message (one entry is always allowed).</summary>
-    public ulong MaxMessageBytes { get; init; } = 1UL << 20;
+    public ulong MaxMessageBytes { get; init; } = 2UL << 20;
 
     /// <summary>Bytes of one entry's payload; must fit in <see cref="MaxMessageBytes"/>.</summary>
     public ulong MaxEntryBytes { get; init; } = 1UL << 20;
