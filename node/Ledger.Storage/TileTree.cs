@@ -1,0 +1,262 @@
+using System.Buffers.Binary;
+using System.Numerics;
+using Ledger.Sdk;
+using Ledger.Sdk.Merkle;
+
+namespace Ledger.Storage;
+
+/// <summary>
+/// The ledger's RFC 6962 Merkle tree, stored as C2SP tlog-tiles in an <see cref="IKeyValueStore"/>
+/// (layout in <c>docs/storage.md</c>). <see cref="Append"/> stages tiles and the new size into the
+/// caller's batch, so the node commits them atomically with its own keys. Roots and proofs for any
+/// size up to <see cref="Size"/> read O(log n) tiles. Thread-safe: one lock guards the whole tree.
+/// </summary>
+/// <remarks>
+/// Contract: once <see cref="Append"/> returns, <see cref="Size"/> and every read reflect the new
+/// leaves, served from memory until the caller writes the batch. If that write fails the process
+/// must stop (fail-stop): the in-memory tree is then ahead of the store, and a restart reloads the
+/// tree from what the store durably holds.
+/// </remarks>
+public sealed partial class TileTree
+{
+    /// <summary>First byte of every key the tree writes; other components use other prefixes.</summary>
+    public const byte KeyPrefix = TileLayout.KeyPrefix;
+
+    /// <summary>Leaf hashes one <see cref="Append"/> call accepts.</summary>
+    public const int AppendLeafHashesMax = 1 << 20;
+
+    /// <summary>Default bound of the summary cache: 65,536 tiles of ~1 KiB, the upper inner hashes of 16M leaves.</summary>
+    public const int SummaryCacheTilesDefault = 65_536;
+
+    /// <summary>Default bound of the cache of full tiles read from the store (8 KiB each).</summary>
+    public const int TileCacheTilesDefault = 1_024;
+
+    private readonly IKeyValueStore _store;
+    private readonly Lock _lock = new();
+    private readonly byte[][] _edgeTiles = new byte[TileLayout.LevelsMax][];
+    private readonly int[] _edgeWidths = new int[TileLayout.LevelsMax];
+    private readonly BoundedCache<(int Level, ulong Index), TileSummary> _summaries;
+    private readonly BoundedCache<(int Level, ulong Index), byte[]> _fullTiles;
+    private readonly byte[] _scratch = new byte[TileLayout.TileBytesMax / 2];
+    private Dictionary<(int Level, ulong Index), byte[]> _lastStagedTiles = [];
+    private ulong _size;
+    private byte[]? _root;
+
+    /// <summary>Opens the tree held in <paramref name="store"/> (empty when the store holds none) with default cache bounds.</summary>
+    /// <exception cref="StorageCorruptException">The size record or a right-edge tile is missing or malformed.</exception>
+    public TileTree(IKeyValueStore store)
+        : this(store, SummaryCacheTilesDefault, TileCacheTilesDefault)
+    {
+    }
+
+    /// <summary>Opens the tree with explicit cache bounds (tiles; zero disables a cache).</summary>
+    public TileTree(IKeyValueStore store, int summaryCacheTilesMax, int tileCacheTilesMax)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        _store = store;
+        _summaries = new(summaryCacheTilesMax);
+        _fullTiles = new(tileCacheTilesMax);
+        for (var level = 0; level < TileLayout.LevelsMax; level++)
+        {
+            _edgeTiles[level] = new byte[TileLayout.TileBytesMax];
+        }
+
+        Load();
+    }
+
+    /// <summary>Leaves in the tree.</summary>
+    public ulong Size
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _size;
+            }
+        }
+    }
+
+    /// <summary>The root at <see cref="Size"/> (the empty root for an empty tree).</summary>
+    public byte[] Root()
+    {
+        lock (_lock)
+        {
+            _root ??= RangeRoot(0, _size);
+            return (byte[])_root.Clone();
+        }
+    }
+
+    /// <summary>The root the tree had when it held <paramref name="size"/> leaves.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="size"/> is above <see cref="Size"/>.</exception>
+    public byte[] RootAt(ulong size)
+    {
+        lock (_lock)
+        {
+            CheckSize(size, nameof(size));
+            return size == _size && _root is not null ? (byte[])_root.Clone() : RangeRoot(0, size);
+        }
+    }
+
+    /// <summary>The hash of leaf <paramref name="index"/>.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="index"/> is not below <see cref="Size"/>.</exception>
+    public byte[] LeafHash(ulong index)
+    {
+        lock (_lock)
+        {
+            CheckIndex(index, _size);
+            return SubtreeHash(0, index);
+        }
+    }
+
+    /// <summary>
+    /// Appends leaves given as concatenated 32-byte leaf hashes, staging the tiles they change and the
+    /// new size into <paramref name="batch"/> (a batch of the same store). See the class remarks for
+    /// what a failed write of that batch means.
+    /// </summary>
+    /// <exception cref="ArgumentException">The hashes are not a whole number of 32-byte hashes, or more than <see cref="AppendLeafHashesMax"/>.</exception>
+    public void Append(IKeyValueBatch batch, ReadOnlySpan<byte> leafHashes)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        if (leafHashes.Length % MerkleHash.Size != 0)
+        {
+            throw new ArgumentException($"{leafHashes.Length} bytes is not a whole number of {MerkleHash.Size}-byte leaf hashes", nameof(leafHashes));
+        }
+
+        var count = leafHashes.Length / MerkleHash.Size;
+        if (count > AppendLeafHashesMax)
+        {
+            throw new ArgumentException($"{count} leaf hashes in one append, the limit is {AppendLeafHashesMax}", nameof(leafHashes));
+        }
+
+        lock (_lock)
+        {
+            if (count == 0)
+            {
+                return;
+            }
+
+            if (ulong.MaxValue - _size < (ulong)count)
+            {
+                throw new ArgumentException($"appending {count} leaves to {_size} would overflow the tree size", nameof(leafHashes));
+            }
+
+            AppendLocked(batch, leafHashes, count);
+        }
+    }
+
+    private void AppendLocked(IKeyValueBatch batch, ReadOnlySpan<byte> leafHashes, int count)
+    {
+        var staged = new Dictionary<(int Level, ulong Index), byte[]>();
+        var touchedLevels = 0;
+        for (var leaf = 0; leaf < count; leaf++)
+        {
+            touchedLevels |= AddEntry(batch, staged, leafHashes.Slice(leaf * MerkleHash.Size, MerkleHash.Size));
+        }
+
+        for (var level = 0; level < TileLayout.LevelsMax; level++)
+        {
+            if ((touchedLevels & (1 << level)) != 0 && _edgeWidths[level] > 0)
+            {
+                var tile = _edgeTiles[level].AsSpan(0, _edgeWidths[level] * MerkleHash.Size);
+                batch.Put(TileLayout.TileKey(level, EdgeTileIndex(level)), tile);
+            }
+        }
+
+        Span<byte> sizeBytes = stackalloc byte[sizeof(ulong)];
+        BinaryPrimitives.WriteUInt64BigEndian(sizeBytes, _size);
+        batch.Put(TileLayout.SizeKey, sizeBytes);
+        _lastStagedTiles = staged;
+        _root = null;
+    }
+
+    /// <summary>
+    /// Adds one leaf hash to the right edge; every tile it fills is staged, summarised, and its root
+    /// carried one level up (a loop over at most <see cref="TileLayout.LevelsMax"/> levels).
+    /// Returns the bit set of levels whose edge tile changed.
+    /// </summary>
+    private int AddEntry(IKeyValueBatch batch, Dictionary<(int Level, ulong Index), byte[]> staged, ReadOnlySpan<byte> leafHash)
+    {
+        Span<byte> carried = stackalloc byte[MerkleHash.Size];
+        leafHash.CopyTo(carried);
+        var touched = 0;
+        _size++;
+        for (var level = 0; level < TileLayout.LevelsMax; level++)
+        {
+            var width = _edgeWidths[level];
+            carried.CopyTo(_edgeTiles[level].AsSpan(width * MerkleHash.Size));
+            touched |= 1 << level;
+            if (width + 1 < TileLayout.TileWidthMax)
+            {
+                _edgeWidths[level] = width + 1;
+                return touched;
+            }
+
+            // The size already counts the subtree just completed, so the edge has moved past this tile.
+            var tileIndex = EdgeTileIndex(level) - 1;
+            var tile = (byte[])_edgeTiles[level].Clone();
+            batch.Put(TileLayout.TileKey(level, tileIndex), tile);
+            staged[(level, tileIndex)] = tile;
+            var summary = TileSummary.Build(tile, TileLayout.TileWidthMax, _scratch);
+            _summaries.Set((level, tileIndex), summary);
+            summary.Node(TileLayout.TileHeight, 0).CopyTo(carried);
+            _edgeWidths[level] = 0;
+        }
+
+        throw new InvalidOperationException("invariant violated: a tile filled at the top level");
+    }
+
+    /// <summary>Index of the right-edge tile at <paramref name="level"/> for the current size.</summary>
+    private ulong EdgeTileIndex(int level) => TileLayout.EntriesAt(_size, level) >> TileLayout.TileHeight;
+
+    private void Load()
+    {
+        var sizeBytes = _store.Get(TileLayout.SizeKey);
+        if (sizeBytes is null)
+        {
+            return;
+        }
+
+        if (sizeBytes.Length != sizeof(ulong))
+        {
+            throw new StorageCorruptException($"tree size record holds {sizeBytes.Length} bytes, expected {sizeof(ulong)}");
+        }
+
+        _size = BinaryPrimitives.ReadUInt64BigEndian(sizeBytes);
+        for (var level = 0; level < TileLayout.LevelsMax; level++)
+        {
+            var width = (int)(TileLayout.EntriesAt(_size, level) % TileLayout.TileWidthMax);
+            _edgeWidths[level] = width;
+            if (width == 0)
+            {
+                continue;
+            }
+
+            var index = EdgeTileIndex(level);
+            var tile = _store.Get(TileLayout.TileKey(level, index))
+                ?? throw new StorageCorruptException($"right-edge tile level {level} index {index} is missing (tree size {_size})");
+            if (tile.Length != width * MerkleHash.Size)
+            {
+                throw new StorageCorruptException(
+                    $"right-edge tile level {level} index {index} holds {tile.Length} bytes, expected {width * MerkleHash.Size} for tree size {_size}");
+            }
+
+            tile.CopyTo(_edgeTiles[level], 0);
+        }
+    }
+
+    private void CheckSize(ulong size, string parameter)
+    {
+        if (size > _size)
+        {
+            throw new ArgumentOutOfRangeException(parameter, size, $"size {size} is above the tree size {_size}");
+        }
+    }
+
+    private static void CheckIndex(ulong index, ulong size)
+    {
+        if (index >= size)
+        {
+            throw new ArgumentOutOfRangeException(nameof(index), index, $"leaf index {index} is not below tree size {size}");
+        }
+    }
+}
