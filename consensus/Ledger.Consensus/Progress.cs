@@ -83,6 +83,9 @@ internal sealed class Progress
 
     public Inflights Inflights { get; }
 
+    /// <summary>Match at the previous retransmission check (once per election timeout).</summary>
+    public ulong MatchAtLastCheck { get; set; }
+
     public bool IsPaused => State == ReplicationState.Probe ? ProbeSent : Inflights.Full;
 
     public void Reset(ulong next)

@@ -165,7 +165,7 @@ public sealed partial class RaftNode
         {
             if (peer.Key != _config.NodeId)
             {
-                SendAppend(peer.Key, peer.Value, sendIfEmpty: false);
+                SendWhileWindowOpen(peer.Key, peer.Value);
             }
         }
     }

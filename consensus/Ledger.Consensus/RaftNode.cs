@@ -146,6 +146,7 @@ public sealed partial class RaftNode
             }
 
             _leadTransferee = 0; // a transfer that did not finish within an election timeout is abandoned
+            RestartStalledReplication();
         }
 
         if (_heartbeatElapsedTicks >= _config.HeartbeatTicks)
@@ -172,6 +173,25 @@ public sealed partial class RaftNode
         }
 
         return active >= Membership.QuorumSize;
+    }
+
+    /// <summary>
+    /// Retransmission: a follower in the replicate state whose match has not moved for an election
+    /// timeout while entries are outstanding lost messages (or its unsynced tail); probe it again.
+    /// </summary>
+    private void RestartStalledReplication()
+    {
+        ulong last = _log.LastIndex;
+        foreach (KeyValuePair<ulong, Progress> peer in _progress)
+        {
+            Progress pr = peer.Value;
+            if (peer.Key != _config.NodeId && pr.State == ReplicationState.Replicate && pr.Match < last && pr.Match == pr.MatchAtLastCheck)
+            {
+                pr.BecomeProbe();
+            }
+
+            pr.MatchAtLastCheck = pr.Match;
+        }
     }
 
     private void ResetElectionTimer()
