@@ -38,6 +38,15 @@ public sealed class VerifierKey
     public static VerifierKey FromPublicKey(string name, ReadOnlySpan<byte> publicKey)
     {
         Names.Validate(name, "key");
+        return FromPublicKeyAnyName(name, publicKey);
+    }
+
+    /// <summary>
+    /// As <see cref="FromPublicKey"/> but for any signed-note key name, including names that SPEC §1
+    /// does not allow for members and issuers (used to check published signed-note vectors).
+    /// </summary>
+    internal static VerifierKey FromPublicKeyAnyName(string name, ReadOnlySpan<byte> publicKey)
+    {
         if (publicKey.Length != PublicKeyLength)
         {
             throw new FormatException($"an Ed25519 public key has {PublicKeyLength} bytes, not {publicKey.Length}");

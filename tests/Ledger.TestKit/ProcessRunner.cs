@@ -1,0 +1,53 @@
+using System.Diagnostics;
+
+namespace Ledger.TestKit;
+
+/// <summary>The outcome of running a program to completion.</summary>
+public sealed record ProcessResult(int ExitCode, string StandardOutput, string StandardError)
+{
+    public override string ToString() => $"exit {ExitCode}\nstdout:\n{StandardOutput}\nstderr:\n{StandardError}";
+}
+
+/// <summary>Runs the project's real programs (through `dotnet program.dll`) with a deadline.</summary>
+public static class ProcessRunner
+{
+    /// <summary>How long one program run may take before it is killed.</summary>
+    public static readonly TimeSpan DefaultDeadline = TimeSpan.FromSeconds(120);
+
+    /// <summary>Runs the `ledger` command-line tool.</summary>
+    public static Task<ProcessResult> RunLedgerAsync(params string[] arguments) =>
+        RunDotnetAsync(RepositoryPaths.ProgramDll("client-sdk/Ledger.Cli", "ledger"), arguments, workingDirectory: null);
+
+    /// <summary>Runs `dotnet dll arguments...` and waits for it to exit.</summary>
+    public static async Task<ProcessResult> RunDotnetAsync(string dll, IEnumerable<string> arguments, string? workingDirectory, TimeSpan? deadline = null)
+    {
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = workingDirectory ?? Environment.CurrentDirectory,
+        };
+        start.ArgumentList.Add(dll);
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start dotnet");
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(deadline ?? DefaultDeadline);
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"{dll} {string.Join(' ', arguments)} did not finish in time");
+        }
+
+        return new ProcessResult(process.ExitCode, await stdout, await stderr);
+    }
+}
