@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text;
 using Ledger.Node.Admission;
 using Ledger.Node.Checkpoints;
@@ -17,7 +18,10 @@ internal sealed partial class LedgerNode : IAsyncDisposable
 {
     private const int NoncePruneIntervalMs = 10_000;
     private readonly CancellationTokenSource _stopping = new();
+    private const int DurableEveryBatches = 256;
+    private const int DurableEveryMs = 1_000;
     private readonly RocksDbKeyValueStore _store;
+    private readonly RocksDbKeyValueStore _logStore;
     private readonly LocalSequencer _sequencer;
     private readonly CheckpointArchive _archive;
     private readonly NonceRegistry _nonces;
@@ -33,7 +37,8 @@ internal sealed partial class LedgerNode : IAsyncDisposable
         _logger = logger;
         _store = RocksDbKeyValueStore.Open(Path.Combine(files.DataDir, "state"));
         State = new LedgerState(_store);
-        _sequencer = new LocalSequencer(_store, State.Applied.BatchIndex, options.InFlightBatchesMax);
+        _logStore = RocksDbKeyValueStore.Open(Path.Combine(files.DataDir, "log"));
+        _sequencer = new LocalSequencer(_logStore, State.Applied.BatchIndex, options.InFlightBatchesMax);
         _archive = new CheckpointArchive(Path.Combine(files.DataDir, "checkpoints.db"));
         _nonces = new NonceRegistry(options.NonceWindowMs, options.NoncesMax);
         RestoreNonces();
@@ -77,6 +82,10 @@ internal sealed partial class LedgerNode : IAsyncDisposable
         _loops.Add(Task.Run(() => Batcher.RunAsync(_stopping.Token)));
         _loops.Add(Task.Run(() => Signer.RunAsync(_stopping.Token)));
         _loops.Add(Task.Run(() => PruneNoncesAsync(_stopping.Token)));
+        if (Environment.GetEnvironmentVariable("LEDGER_TRACE_PIPELINE") == "1")
+        {
+            _loops.Add(Task.Run(() => TraceAsync(_stopping.Token)));
+        }
     }
 
     /// <summary>Waits until every batch that was in the log at start is applied and a checkpoint covers the tree.</summary>
@@ -138,7 +147,9 @@ internal sealed partial class LedgerNode : IAsyncDisposable
 
         _sequencer.Dispose();
         _archive.Dispose();
+        State.MakeDurable();
         _store.Dispose();
+        _logStore.Dispose();
         _stopping.Dispose();
     }
 
@@ -150,12 +161,15 @@ internal sealed partial class LedgerNode : IAsyncDisposable
 
     private async Task ApplyLoopAsync(CancellationToken cancellationToken)
     {
+        var lastDurable = Stopwatch.GetTimestamp();
         try
         {
             await foreach (var entry in _sequencer.ReadCommittedAsync(cancellationToken))
             {
+                var started = Stopwatch.GetTimestamp();
                 var batch = BatchCodec.Decode(entry.Bytes);
-                var outcomes = State.Apply(entry.Index, batch, LocalSequencer.StageTruncation);
+                var outcomes = State.Apply(entry.Index, batch);
+                Batcher.Stats.Applied(Stopwatch.GetTimestamp() - started);
                 if (entry.Tag is PendingAnchor[] pendings && outcomes is not null)
                 {
                     for (var i = 0; i < pendings.Length; i++)
@@ -165,6 +179,11 @@ internal sealed partial class LedgerNode : IAsyncDisposable
                 }
 
                 Signer.NotifyGrown();
+                if (entry.Index % DurableEveryBatches == 0 || Stopwatch.GetElapsedTime(lastDurable).TotalMilliseconds >= DurableEveryMs)
+                {
+                    _sequencer.Truncate(State.MakeDurable().BatchIndex);
+                    lastDurable = Stopwatch.GetTimestamp();
+                }
             }
         }
         catch (Exception exception) when (exception is not OperationCanceledException)
@@ -208,6 +227,15 @@ internal sealed partial class LedgerNode : IAsyncDisposable
         {
             await Task.Delay(NoncePruneIntervalMs, cancellationToken);
             _nonces.Prune(NowMs());
+        }
+    }
+
+    private async Task TraceAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            await Task.Delay(1000, cancellationToken);
+            await Console.Error.WriteLineAsync("pipeline: " + Batcher.Stats.Describe());
         }
     }
 

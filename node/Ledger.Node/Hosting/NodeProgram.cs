@@ -13,6 +13,28 @@ internal static class NodeProgram
 {
     public static async Task<int> RunAsync(string[] args)
     {
+        NodeHost host;
+        try
+        {
+            host = await NodeHost.StartAsync(args, Console.Out);
+        }
+        catch (NodeStartException exception)
+        {
+            await Console.Error.WriteLineAsync("ledger-node: " + exception.Message);
+            return 2;
+        }
+
+        await using (host)
+        {
+            await host.App.WaitForShutdownAsync();
+        }
+
+        return 0;
+    }
+
+    /// <summary>Builds the host from arguments and configuration; throws <see cref="NodeStartException"/> for what the operator must fix.</summary>
+    internal static (WebApplication App, LedgerNode Node) Build(string[] args)
+    {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args });
         builder.Configuration.AddCommandLine(args, NodeOptions.SwitchMappings);
         var options = new NodeOptions();
@@ -20,30 +42,10 @@ internal static class NodeProgram
         var problem = options.Validate() ?? ValidateListen(options, out _);
         if (problem is not null)
         {
-            await Console.Error.WriteLineAsync("ledger-node: " + problem);
-            return 2;
+            throw new NodeStartException(problem);
         }
 
-        NodeFiles files;
-        Consortium consortium;
-        SignerKey memberKey;
-        try
-        {
-            files = DevelopmentLedger.Prepare(options);
-            consortium = Consortium.Load(files.ConsortiumPath);
-            memberKey = SignerKey.Load(files.MemberKeyPath);
-            var member = consortium.FindMember(memberKey.Name);
-            if (member is null || member.Key.Id != memberKey.Id)
-            {
-                throw new FormatException($"the member key '{memberKey.Name}' ({files.MemberKeyPath}) is not a member of {files.ConsortiumPath}");
-            }
-        }
-        catch (Exception exception) when (exception is IOException or FormatException or UnauthorizedAccessException)
-        {
-            await Console.Error.WriteLineAsync("ledger-node: " + exception.Message);
-            return 2;
-        }
-
+        var (files, consortium, memberKey) = LoadIdentity(options);
         ConfigureServer(builder, options);
         builder.Services.AddGrpc(grpc =>
         {
@@ -53,17 +55,30 @@ internal static class NodeProgram
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
         builder.Services.AddSingleton(services =>
             new LedgerNode(options, files, consortium, memberKey, services.GetRequiredService<ILogger<LedgerNode>>()));
-        await using var app = builder.Build();
+        var app = builder.Build();
         app.MapGrpcService<LedgerApiService>();
-        var node = app.Services.GetRequiredService<LedgerNode>();
-        node.Start();
-        await node.WaitReadyAsync(CancellationToken.None);
-        await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        Console.Out.Write(LedgerNode.Describe(files, address, address.StartsWith("http:", StringComparison.Ordinal)));
-        await Console.Out.FlushAsync();
-        await app.WaitForShutdownAsync();
-        return 0;
+        return (app, app.Services.GetRequiredService<LedgerNode>());
+    }
+
+    private static (NodeFiles Files, Consortium Consortium, SignerKey MemberKey) LoadIdentity(NodeOptions options)
+    {
+        try
+        {
+            var files = DevelopmentLedger.Prepare(options);
+            var consortium = Consortium.Load(files.ConsortiumPath);
+            var memberKey = SignerKey.Load(files.MemberKeyPath);
+            var member = consortium.FindMember(memberKey.Name);
+            if (member is null || member.Key.Id != memberKey.Id)
+            {
+                throw new NodeStartException($"the member key '{memberKey.Name}' ({files.MemberKeyPath}) is not a member of {files.ConsortiumPath}");
+            }
+
+            return (files, consortium, memberKey);
+        }
+        catch (Exception exception) when (exception is IOException or FormatException or UnauthorizedAccessException)
+        {
+            throw new NodeStartException(exception.Message);
+        }
     }
 
     private static string? ValidateListen(NodeOptions options, out Uri? uri)

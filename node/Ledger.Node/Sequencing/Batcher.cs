@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using Ledger.Node.Hosting;
 using System.Threading.Channels;
 using Ledger.Sdk;
 
@@ -31,6 +33,8 @@ internal sealed class Batcher
     }
 
     public ulong LastTimestampMs { get; private set; }
+
+    public PipelineStats Stats { get; } = new();
 
     public int QueuedDigests => Volatile.Read(ref _queuedDigests);
 
@@ -70,7 +74,9 @@ internal sealed class Batcher
             var batch = new Batch(timestampMs, pendings.Select(pending => pending.Entry).ToArray());
             try
             {
+                var started = Stopwatch.GetTimestamp();
                 await _sequencer.ProposeAsync(BatchCodec.Encode(batch), pendings, cancellationToken);
+                Stats.Proposed(batch.DigestCount, Stopwatch.GetTimestamp() - started);
             }
             catch (Exception exception) when (exception is not OperationCanceledException)
             {

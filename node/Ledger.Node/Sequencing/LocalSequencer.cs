@@ -7,10 +7,12 @@ using Ledger.Storage;
 namespace Ledger.Node.Sequencing;
 
 /// <summary>
-/// The single-node sequencer: each proposed batch is written to the local log (<c>'b' index</c>)
+/// The single-node sequencer: each proposed batch is written to the local log (<c>'b' index</c>,
+/// its own RocksDB store so that its fsyncs never wait for apply's writes or the other way round)
 /// with fsync, then handed to apply through a bounded channel (<c>inFlightBatchesMax</c>), so that
-/// the next batch can be made durable while the previous one is applied. Apply removes a batch
-/// from the log in the same write that applies it; on restart, what is left is replayed.
+/// the next batch can be made durable while the previous one is applied. Batches are dropped
+/// from the log once the state holds them durably; on restart, those above the state's applied
+/// position are replayed.
 /// </summary>
 internal sealed class LocalSequencer : ISequencer, IDisposable
 {
@@ -18,6 +20,7 @@ internal sealed class LocalSequencer : ISequencer, IDisposable
     private readonly Channel<CommittedEntry> _committed;
     private readonly SemaphoreSlim _appendLock = new(1, 1);
     private ulong _lastIndex;
+    private ulong _truncatedIndex;
 
     public LocalSequencer(IKeyValueStore store, ulong appliedIndex, int inFlightBatchesMax)
     {
@@ -73,8 +76,18 @@ internal sealed class LocalSequencer : ISequencer, IDisposable
 
     public void Dispose() => _appendLock.Dispose();
 
-    /// <summary>Stages the removal of log entry <paramref name="index"/> into apply's write.</summary>
-    public static void StageTruncation(IKeyValueBatch write, ulong index) => write.Delete(StateKeys.BatchLogKey(index));
+    /// <summary>Drops log entries up to <paramref name="durableAppliedIndex"/>, whose effects the state holds durably.</summary>
+    public void Truncate(ulong durableAppliedIndex)
+    {
+        using var write = _store.CreateBatch();
+        for (var index = _truncatedIndex + 1; index <= durableAppliedIndex; index++)
+        {
+            write.Delete(StateKeys.BatchLogKey(index));
+        }
+
+        _store.Write(write, sync: false);
+        _truncatedIndex = Math.Max(_truncatedIndex, durableAppliedIndex);
+    }
 
     private List<CommittedEntry> ReadUnapplied(ulong appliedIndex)
     {
@@ -84,6 +97,7 @@ internal sealed class LocalSequencer : ISequencer, IDisposable
             var index = StateKeys.ParseIndexKey(key);
             if (index <= appliedIndex)
             {
+                _truncatedIndex = Math.Max(_truncatedIndex, index - 1);
                 continue;
             }
 

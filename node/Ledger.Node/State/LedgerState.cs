@@ -34,11 +34,12 @@ internal sealed class LedgerState
 
     /// <summary>
     /// Applies batch <paramref name="index"/>: appends a leaf per digest its issuer has not anchored
-    /// before (earlier or in this batch), records the nonces, advances the applied position and
-    /// removes the batch from the log, in one write. Returns one outcome per entry. A batch at or
-    /// below the applied position was applied already and yields null.
+    /// before (earlier or in this batch), records the nonces and advances the applied position, in
+    /// one write (not synced: the batch log is the durable record until <see cref="MakeDurable"/>).
+    /// Returns one outcome per entry. A batch at or below the applied position was applied already
+    /// and yields null.
     /// </summary>
-    public IReadOnlyList<EntryOutcome>? Apply(ulong index, Batch batch, Action<IKeyValueBatch, ulong> stageLogTruncation)
+    public IReadOnlyList<EntryOutcome>? Apply(ulong index, Batch batch)
     {
         var applied = Applied;
         if (index <= applied.BatchIndex)
@@ -59,12 +60,24 @@ internal sealed class LedgerState
 
         var next = new AppliedPosition(index, applied.TreeSize + (ulong)(leafHashes.Count / MerkleHash.Size), batch.TimestampMs);
         write.Put(StateKeys.AppliedKey, next.Encode());
-        stageLogTruncation(write, index);
         _tree.Append(write, CollectionsMarshal.AsSpan(leafHashes));
         _store.Write(write, sync: false);
         Invariant.Check(_tree.Size == next.TreeSize);
         Volatile.Write(ref _applied, next);
         return outcomes.Select(outcome => outcome with { TreeSize = next.TreeSize }).ToArray();
+    }
+
+    /// <summary>
+    /// Forces everything applied so far to stable storage (a synced write of the applied position)
+    /// and returns that position; the batch log may then drop batches up to it.
+    /// </summary>
+    public AppliedPosition MakeDurable()
+    {
+        var applied = Applied;
+        using var write = _store.CreateBatch();
+        write.Put(StateKeys.AppliedKey, applied.Encode());
+        _store.Write(write, sync: true);
+        return applied;
     }
 
     private EntryOutcome ApplyEntry(
