@@ -1,4 +1,3 @@
-using System.Buffers.Text;
 using System.Globalization;
 
 namespace Ledger.Sdk;
@@ -18,23 +17,25 @@ internal static class StrictEncoding
             return text.Length == 0;
         }
 
-        foreach (var c in text)
+        var padding = text[^1] == '=' ? (text[^2] == '=' ? 2 : 1) : 0;
+        var data = text[..^padding];
+        foreach (var c in data)
         {
-            if (!IsBase64Char(c))
+            if (Sextet(c) < 0)
             {
                 return false;
             }
         }
 
-        var buffer = new byte[Base64.GetMaxDecodedFromUtf8Length(text.Length)];
-        if (!Convert.TryFromBase64Chars(text, buffer, out var written))
+        // Canonical form: the bits the padding leaves unused in the last data character are zero.
+        var unusedBitsMask = padding switch { 1 => 0b11, 2 => 0b1111, _ => 0 };
+        if ((Sextet(data[^1]) & unusedBitsMask) != 0)
         {
             return false;
         }
 
-        bytes = buffer.AsSpan(0, written).ToArray();
-        // Reject non-zero unused bits: the canonical spelling must round-trip.
-        return text.SequenceEqual(Convert.ToBase64String(bytes));
+        bytes = new byte[(text.Length / 4 * 3) - padding];
+        return Convert.TryFromBase64Chars(text, bytes, out var written) && written == bytes.Length;
     }
 
     public static bool TryParseDecimal(ReadOnlySpan<char> text, out ulong value)
@@ -56,6 +57,13 @@ internal static class StrictEncoding
         return ulong.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out value);
     }
 
-    private static bool IsBase64Char(char c) =>
-        c is (>= 'A' and <= 'Z') or (>= 'a' and <= 'z') or (>= '0' and <= '9') or '+' or '/' or '=';
+    private static int Sextet(char c) => c switch
+    {
+        >= 'A' and <= 'Z' => c - 'A',
+        >= 'a' and <= 'z' => c - 'a' + 26,
+        >= '0' and <= '9' => c - '0' + 52,
+        '+' => 62,
+        '/' => 63,
+        _ => -1,
+    };
 }

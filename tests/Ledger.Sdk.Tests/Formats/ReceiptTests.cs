@@ -40,6 +40,21 @@ public sealed class ReceiptTests
     }
 
     [Fact]
+    public void Many_receipts_under_one_checkpoint_check_its_signatures_once()
+    {
+        var verifier = Verifier;
+        var checkpoint = _fixture.SignedCheckpoint();
+        for (ulong index = 0; index < _fixture.Tree.Size; index++)
+        {
+            Assert.True(verifier.Verify(_fixture.ReceiptFor(index, checkpoint).ToText()).IsValid);
+        }
+
+        Assert.Equal(2, verifier.Checkpoints.SignatureChecks);
+        Assert.True(verifier.Verify(_fixture.ReceiptFor(0, _fixture.SignedCheckpoint(size: 7), size: 7).ToText()).IsValid);
+        Assert.Equal(4, verifier.Checkpoints.SignatureChecks);
+    }
+
+    [Fact]
     public void Receipt_text_round_trips()
     {
         var text = ValidText();
