@@ -90,6 +90,9 @@ public sealed partial class RaftNode
 
     internal RaftConfig Config => _config;
 
+    /// <summary>Index of the entry that set the current membership (0 for genesis).</summary>
+    internal ulong MembershipIndex => _membershipHistory[^1].Index;
+
     internal RaftLog Log => _log;
 
     internal Progress? ProgressOf(ulong nodeId) => _progress.GetValueOrDefault(nodeId);
