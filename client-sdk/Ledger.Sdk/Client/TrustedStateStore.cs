@@ -37,7 +37,9 @@ public sealed class TrustedStateStore : IDisposable
     /// <summary>Opens (creating if needed) the store at <paramref name="path"/>.</summary>
     public TrustedStateStore(string path)
     {
-        _database = new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Direct });
+        // LiteDB trims strings by default; a signed note ends with a newline that must be kept.
+        var mapper = new BsonMapper { TrimWhitespace = false, EmptyStringToNull = false };
+        _database = new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Direct }, mapper);
         _trusted = _database.GetCollection<TrustedDocument>(CollectionName);
     }
 

@@ -27,7 +27,9 @@ internal sealed class CheckpointArchive : IDisposable
 
     public CheckpointArchive(string path)
     {
-        _database = new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Direct });
+        // LiteDB trims strings by default; a signed note ends with a newline that must be kept.
+        var mapper = new BsonMapper { TrimWhitespace = false, EmptyStringToNull = false };
+        _database = new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Direct }, mapper);
         _checkpoints = _database.GetCollection<ArchivedCheckpoint>(CollectionName);
     }
 

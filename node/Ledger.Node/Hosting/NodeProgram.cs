@@ -109,7 +109,7 @@ internal static class NodeProgram
         var uri = new Uri(options.Listen);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            kestrel.Limits.MaxRequestBodySize = options.MessageBytesMax;
+            kestrel.Limits.MaxRequestBodySize = 2L * options.MessageBytesMax;
             kestrel.Limits.Http2.MaxStreamsPerConnection = 1024;
             var address = uri.Host == "localhost" ? IPAddress.Loopback : IPAddress.Parse(uri.Host);
             kestrel.Listen(address, uri.Port, listen =>

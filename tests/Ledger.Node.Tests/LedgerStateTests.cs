@@ -1,0 +1,97 @@
+using Ledger.Node.Sequencing;
+using Ledger.Node.State;
+using Ledger.Sdk;
+using Ledger.Storage;
+
+namespace Ledger.Node.Tests;
+
+public sealed class LedgerStateTests
+{
+    private static byte[] Digest(int seed)
+    {
+        var digest = new byte[32];
+        BitConverter.TryWriteBytes(digest, seed);
+        digest[31] = 0xAA;
+        return digest;
+    }
+
+    private static AnchorEntry Entry(string issuer, int nonce, params int[] digests)
+    {
+        var nonceBytes = new byte[16];
+        BitConverter.TryWriteBytes(nonceBytes, nonce);
+        return new AnchorEntry(issuer, 1000, nonceBytes, digests.Select(Digest).ToArray());
+    }
+
+    [Fact]
+    public void A_digest_the_issuer_anchored_before_maps_to_its_existing_leaf_within_and_across_batches()
+    {
+        using var store = new InMemoryKeyValueStore();
+        var state = new LedgerState(store);
+        var first = state.Apply(1, new Batch(10, [Entry("alpha", 1, 1, 2, 1), Entry("beta", 2, 1)]))!;
+        Assert.Equal([0UL, 1UL, 0UL], first[0].LeafIndices);
+        Assert.Equal([false, false, true], first[0].Existed);
+        Assert.Equal([2UL], first[1].LeafIndices);
+        Assert.Equal(3UL, state.TreeSize);
+
+        var second = state.Apply(2, new Batch(11, [Entry("alpha", 3, 2, 3)]))!;
+        Assert.Equal([1UL, 3UL], second[0].LeafIndices);
+        Assert.Equal([true, false], second[0].Existed);
+        Assert.Equal(4UL, state.TreeSize);
+        Assert.True(state.TryFindLeaf(Digest(1), "beta", out var betaIndex));
+        Assert.Equal(2UL, betaIndex);
+        Assert.True(state.TryFindLeaf(Digest(1), null, out var anyIndex));
+        Assert.Equal(0UL, anyIndex);
+        Assert.False(state.TryFindLeaf(Digest(3), "beta", out _));
+        Assert.False(state.TryFindLeaf(Digest(99), null, out _));
+    }
+
+    [Fact]
+    public void Leaves_carry_the_batch_timestamp_and_issuer()
+    {
+        using var store = new InMemoryKeyValueStore();
+        var state = new LedgerState(store);
+        state.Apply(1, new Batch(1234, [Entry("alpha", 1, 7)]));
+        Assert.True(Leaf.TryDecode(state.LeafBytes(0), out var leaf, out _));
+        Assert.Equal(1234UL, leaf!.TimestampMs);
+        Assert.Equal("alpha", leaf.Issuer);
+        Assert.Equal(Digest(7), leaf.Digest);
+    }
+
+    [Fact]
+    public void Apply_is_deterministic_and_reapplying_a_batch_changes_nothing()
+    {
+        var batches = new[]
+        {
+            new Batch(10, [Entry("alpha", 1, 1, 2, 3)]),
+            new Batch(10, [Entry("beta", 2, 3, 4), Entry("alpha", 3, 3, 5)]),
+            new Batch(12, [Entry("alpha", 4, 6)]),
+        };
+        using var storeA = new InMemoryKeyValueStore();
+        using var storeB = new InMemoryKeyValueStore();
+        var stateA = new LedgerState(storeA);
+        var stateB = new LedgerState(storeB);
+        for (var i = 0; i < batches.Length; i++)
+        {
+            stateA.Apply((ulong)i + 1, batches[i]);
+            stateB.Apply((ulong)i + 1, BatchCodec.Decode(BatchCodec.Encode(batches[i])));
+        }
+
+        Assert.Equal(stateA.RootAt(stateA.TreeSize), stateB.RootAt(stateB.TreeSize));
+        var sizeBefore = stateA.TreeSize;
+        Assert.Null(stateA.Apply(2, batches[1]));
+        Assert.Equal(sizeBefore, stateA.TreeSize);
+
+        var reopened = new LedgerState(storeA);
+        Assert.Equal(stateA.Applied, reopened.Applied);
+        Assert.Equal(stateA.RootAt(sizeBefore), reopened.RootAt(sizeBefore));
+    }
+
+    [Fact]
+    public void A_gap_in_batch_indices_is_a_programmer_error()
+    {
+        using var store = new InMemoryKeyValueStore();
+        var state = new LedgerState(store);
+        Assert.Throws<InvalidOperationException>(() => state.Apply(2, new Batch(10, [Entry("alpha", 1, 1)])));
+        Assert.Equal(0UL, state.TreeSize);
+    }
+}

@@ -1,0 +1,55 @@
+using Grpc.Net.Client;
+using Ledger.Node.Hosting;
+using Ledger.Sdk;
+
+namespace Ledger.Node.Tests.Support;
+
+/// <summary>A development node hosted in this process on real Kestrel (127.0.0.1, port chosen at run time).</summary>
+internal sealed class InProcessNode : IAsyncDisposable
+{
+    private readonly TempDir _dir;
+
+    private InProcessNode(TempDir dir, NodeHost host)
+    {
+        _dir = dir;
+        Host = host;
+        Channel = GrpcChannel.ForAddress(host.Address, new GrpcChannelOptions { MaxSendMessageSize = null, MaxReceiveMessageSize = null });
+        Client = new Sdk.Protos.V1.Ledger.LedgerClient(Channel);
+        IssuerKey = SignerKey.Load(host.Node.Files.DevelopmentIssuerKeyPath!);
+    }
+
+    public NodeHost Host { get; }
+
+    public GrpcChannel Channel { get; }
+
+    public Sdk.Protos.V1.Ledger.LedgerClient Client { get; }
+
+    public SignerKey IssuerKey { get; }
+
+    public string Origin => Host.Node.Consortium.Origin;
+
+    public Consortium Consortium => Host.Node.Consortium;
+
+    public static async Task<InProcessNode> StartAsync(params string[] extraArgs)
+    {
+        var dir = new TempDir();
+        try
+        {
+            string[] args = ["--data-dir", Path.Combine(dir.Path, "data"), "--listen", "http://127.0.0.1:0", .. extraArgs];
+            var host = await NodeHost.StartAsync(args, TextWriter.Null);
+            return new InProcessNode(dir, host);
+        }
+        catch
+        {
+            dir.Dispose();
+            throw;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Channel.Dispose();
+        await Host.DisposeAsync();
+        _dir.Dispose();
+    }
+}
