@@ -91,6 +91,30 @@ public sealed partial class TileTree
             return MerkleHash.EmptyRoot();
         }
 
+        if (BitOperations.IsPow2(length))
+        {
+            return SubtreeHash(BitOperations.TrailingZeroCount(length), begin >> BitOperations.TrailingZeroCount(length));
+        }
+
+        var memoised = end == _size;
+        if (memoised && _edgeRangeRoots.TryGetValue(begin, out var known))
+        {
+            return (byte[])known.Clone();
+        }
+
+        var accumulated = FoldRange(end, length);
+        if (memoised)
+        {
+            Invariant.Check(_edgeRangeRoots.Count < EdgeRangeRootsMax);
+            _edgeRangeRoots[begin] = (byte[])accumulated.Clone();
+        }
+
+        return accumulated;
+    }
+
+    /// <summary>Folds the full subtrees of the <paramref name="length"/> leaves ending at <paramref name="end"/>, right to left.</summary>
+    private byte[] FoldRange(ulong end, ulong length)
+    {
         var lowest = BitOperations.TrailingZeroCount(length);
         var accumulated = SubtreeHash(lowest, (end - (1UL << lowest)) >> lowest);
         var consumed = 1UL << lowest;
@@ -110,7 +134,7 @@ public sealed partial class TileTree
     /// <summary>
     /// The hash of the full subtree of height <paramref name="height"/> number <paramref name="index"/>
     /// (leaves index·2^height onward), which must lie within the current size: from the summary cache,
-    /// or from one tile and at most 7 node hashes.
+    /// or from one tile and at most 7 node hashes (127 with the summary cache disabled).
     /// </summary>
     private byte[] SubtreeHash(int height, ulong index)
     {
@@ -122,12 +146,13 @@ public sealed partial class TileTree
         var offset = (int)(first % TileLayout.TileWidthMax);
         var widthNeeded = offset + (1 << heightInTile);
         var position = offset >> heightInTile;
-        if (heightInTile >= TileSummary.LowestHeight)
+        var lowestHeight = SummaryLowestHeight(level);
+        if (heightInTile >= lowestHeight && _summaries.EntriesMax > 0)
         {
             if (!_summaries.TryGet((level, tileIndex), out var summary) || !summary.Holds(heightInTile, position))
             {
                 var (tile, width) = TileEntries(level, tileIndex, widthNeeded);
-                summary = TileSummary.Build(tile, width, _scratch);
+                summary = TileSummary.Build(tile, width, lowestHeight, _scratch);
                 _summaries.Set((level, tileIndex), summary);
             }
 
@@ -138,22 +163,29 @@ public sealed partial class TileTree
         return HashEntries(entries.AsSpan(offset * MerkleHash.Size, (1 << heightInTile) * MerkleHash.Size));
     }
 
-    /// <summary>Hashes 1, 2, 4 or 8 consecutive entries up to their common root.</summary>
-    private static byte[] HashEntries(ReadOnlySpan<byte> entries)
+    /// <summary>Hashes a power-of-two run of at most 128 consecutive entries up to their common root.</summary>
+    private byte[] HashEntries(ReadOnlySpan<byte> entries)
     {
         var count = entries.Length / MerkleHash.Size;
-        Invariant.Check(count is 1 or 2 or 4 or 8);
-        Span<byte> level = stackalloc byte[8 * MerkleHash.Size];
-        entries.CopyTo(level);
-        for (; count > 1; count >>= 1)
+        Invariant.Check(BitOperations.IsPow2(count) && count <= TileLayout.TileWidthMax / 2);
+        if (count == 1)
         {
-            for (var position = 0; position < count / 2; position++)
+            return entries.ToArray();
+        }
+
+        var below = entries;
+        var level = _scratch.AsSpan();
+        for (count >>= 1; count >= 1; count >>= 1)
+        {
+            for (var position = 0; position < count; position++)
             {
                 MerkleHash.Node(
-                    level.Slice(2 * position * MerkleHash.Size, MerkleHash.Size),
-                    level.Slice((2 * position + 1) * MerkleHash.Size, MerkleHash.Size),
+                    below.Slice(2 * position * MerkleHash.Size, MerkleHash.Size),
+                    below.Slice((2 * position + 1) * MerkleHash.Size, MerkleHash.Size),
                     level.Slice(position * MerkleHash.Size, MerkleHash.Size));
             }
+
+            below = level;
         }
 
         return level[..MerkleHash.Size].ToArray();

@@ -25,8 +25,20 @@ public sealed partial class TileTree
     /// <summary>Leaf hashes one <see cref="Append"/> call accepts.</summary>
     public const int AppendLeafHashesMax = 1 << 20;
 
-    /// <summary>Default bound of the summary cache: 65,536 tiles of ~1 KiB, the upper inner hashes of 16M leaves.</summary>
+    /// <summary>
+    /// Default bound of the summary cache: 65,536 tiles. A level-0 tile's summary is ~1 KiB (heights
+    /// 4..8), an upper tile's ~8 KiB (all inner nodes; 1/256 as many tiles): ~64 MiB for 16M leaves.
+    /// </summary>
     public const int SummaryCacheTilesDefault = 65_536;
+
+    /// <summary>Lowest in-tile height a level-0 summary keeps; level-0 tiles are numerous, so they keep less.</summary>
+    private const int LeafTileSummaryLowestHeight = 4;
+
+    /// <summary>Lowest in-tile height an upper-level summary keeps: every inner node.</summary>
+    private const int UpperTileSummaryLowestHeight = 1;
+
+    /// <summary>Memoised clipped right-edge nodes at the current size: one per height, plus the root.</summary>
+    private const int EdgeRangeRootsMax = 65;
 
     /// <summary>Default bound of the cache of full tiles read from the store (8 KiB each).</summary>
     public const int TileCacheTilesDefault = 1_024;
@@ -38,6 +50,7 @@ public sealed partial class TileTree
     private readonly BoundedCache<(int Level, ulong Index), TileSummary> _summaries;
     private readonly BoundedCache<(int Level, ulong Index), byte[]> _fullTiles;
     private readonly byte[] _scratch = new byte[TileLayout.TileBytesMax / 2];
+    private readonly Dictionary<ulong, byte[]> _edgeRangeRoots = [];
     private Dictionary<(int Level, ulong Index), byte[]> _lastStagedTiles = [];
     private ulong _size;
     private byte[]? _root;
@@ -167,6 +180,7 @@ public sealed partial class TileTree
         batch.Put(TileLayout.SizeKey, sizeBytes);
         _lastStagedTiles = staged;
         _root = null;
+        _edgeRangeRoots.Clear();
     }
 
     /// <summary>
@@ -196,7 +210,7 @@ public sealed partial class TileTree
             var tile = (byte[])_edgeTiles[level].Clone();
             batch.Put(TileLayout.TileKey(level, tileIndex), tile);
             staged[(level, tileIndex)] = tile;
-            var summary = TileSummary.Build(tile, TileLayout.TileWidthMax, _scratch);
+            var summary = TileSummary.Build(tile, TileLayout.TileWidthMax, SummaryLowestHeight(level), _scratch);
             _summaries.Set((level, tileIndex), summary);
             summary.Node(TileLayout.TileHeight, 0).CopyTo(carried);
             _edgeWidths[level] = 0;
@@ -204,6 +218,9 @@ public sealed partial class TileTree
 
         throw new InvalidOperationException("invariant violated: a tile filled at the top level");
     }
+
+    private static int SummaryLowestHeight(int level) =>
+        level == 0 ? LeafTileSummaryLowestHeight : UpperTileSummaryLowestHeight;
 
     /// <summary>Index of the right-edge tile at <paramref name="level"/> for the current size.</summary>
     private ulong EdgeTileIndex(int level) => TileLayout.EntriesAt(_size, level) >> TileLayout.TileHeight;

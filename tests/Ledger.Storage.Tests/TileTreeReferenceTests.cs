@@ -104,6 +104,27 @@ public sealed class TileTreeReferenceTests
     }
 
     [Fact]
+    public void Proofs_at_the_current_size_stay_right_after_every_append()
+    {
+        using var store = TestStore.Create(StoreKind.InMemory);
+        var tree = new TileTree(store.Store);
+        var random = new Random(19);
+        var size = 0;
+        while (size < 4_000)
+        {
+            var count = random.Next(1, 200);
+            Leaves.AppendAndWrite(tree, store.Store, size, count);
+            size += count;
+            var leaves = Leaves.All.AsSpan(0, size);
+            var index = random.Next(size);
+            Assert.Equal(ReferenceMerkle.Path(index, leaves), tree.InclusionProof((ulong)index, (ulong)size));
+            Assert.Equal(ReferenceMerkle.Root(leaves), tree.Root());
+            var size1 = random.Next(size + 1);
+            Assert.Equal(ReferenceMerkle.Consistency(size1, leaves), tree.ConsistencyProof((ulong)size1, (ulong)size));
+        }
+    }
+
+    [Fact]
     public void Empty_tree_has_the_empty_root_and_rejects_every_proof()
     {
         using var store = TestStore.Create(StoreKind.InMemory);
