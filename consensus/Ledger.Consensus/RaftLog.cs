@@ -15,6 +15,7 @@ internal sealed class RaftLog
     private int _start; // position of the first unstable entry in _buffer
     private int _end; // one past the last unstable entry
     private ulong _unstableOffset; // index of _buffer[_start]
+    private bool _bufferShared; // a slice of _buffer left the log (in a message): never rewrite it
 
     public RaftLog(IRaftStorage storage, ulong committed, ulong applied)
     {
@@ -95,6 +96,7 @@ internal sealed class RaftLog
 
         if (from >= _unstableOffset)
         {
+            _bufferShared = true;
             return LimitBytes(new ReadOnlyMemory<Entry>(_buffer, _start + (int)(from - _unstableOffset), (int)(toExclusive - from)), maxBytes);
         }
 
@@ -203,6 +205,7 @@ internal sealed class RaftLog
     private void TruncateFrom(ulong index)
     {
         var fresh = new Entry[Math.Max(UnstableCapacityMinEntries, UnstableCount * 2)];
+        _bufferShared = false;
         int keep = 0;
         if (index > _unstableOffset)
         {
@@ -228,6 +231,7 @@ internal sealed class RaftLog
 
         int count = UnstableCount;
         var fresh = new Entry[Math.Max(UnstableCapacityMinEntries, (count + extra) * 2)];
+        _bufferShared = false;
         Array.Copy(_buffer, _start, fresh, 0, count);
         _buffer = fresh;
         _start = 0;
@@ -245,6 +249,12 @@ internal sealed class RaftLog
         int stable = (int)Math.Min((ulong)UnstableCount, index - _unstableOffset + 1);
         _start += stable;
         _unstableOffset += (ulong)stable;
+        if (_start == _end && !_bufferShared)
+        {
+            // Nothing references the buffer (the host is done with the Ready): reuse it from the start.
+            _start = 0;
+            _end = 0;
+        }
         Invariant.Check(_storage.LastIndex >= _unstableOffset - 1, $"host reported entries up to {index} durable but storage ends at {_storage.LastIndex}");
     }
 
