@@ -1,0 +1,217 @@
+using System.Threading.Channels;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Ledger.Consensus;
+using Ledger.Replication.Protos;
+
+namespace Ledger.Replication;
+
+/// <summary>
+/// Sends the core's messages to the other members over the peer protocol: one link per member with
+/// a bounded queue (a full queue drops: Raft retransmits), one long-lived Replicate stream for
+/// appends, heartbeats and their acknowledgements, unary calls with deadlines for votes and
+/// leadership transfer. Every call carries this member's handshake and checks the callee's answer.
+/// </summary>
+internal sealed class GrpcPeerTransport : IPeerSender, IAsyncDisposable
+{
+    /// <summary>Messages queued toward one member before new ones are dropped.</summary>
+    public const int MessagesQueuedPerPeerMax = 4_096;
+
+    /// <summary>Largest peer message, in bytes (an append of a few large batches).</summary>
+    public const int PeerMessageBytesMax = 64 * 1024 * 1024;
+
+    /// <summary>Deadline of a vote or transfer call.</summary>
+    public static readonly TimeSpan UnaryDeadline = TimeSpan.FromSeconds(1);
+
+    /// <summary>Longest wait before reconnecting to a member that is down.</summary>
+    public static readonly TimeSpan ReconnectDelayMax = TimeSpan.FromSeconds(1);
+
+    private readonly PeerContext _peers;
+    private readonly Dictionary<ulong, PeerLink> _links = [];
+    private readonly CancellationTokenSource _stop = new();
+
+    public GrpcPeerTransport(PeerContext peers)
+    {
+        _peers = peers;
+        foreach (var (id, member) in peers.MembersById)
+        {
+            if (id != peers.SelfId && member.Address is not null)
+            {
+                _links[id] = new PeerLink(this, id, member.Id, member.Address);
+            }
+        }
+    }
+
+    /// <summary>Messages dropped because a member's queue was full.</summary>
+    public long DroppedMessages => _links.Values.Sum(l => Interlocked.Read(ref l.Dropped));
+
+    public void Start()
+    {
+        foreach (var link in _links.Values)
+        {
+            link.Worker = Task.Run(() => link.RunAsync(_stop.Token));
+        }
+    }
+
+    public void Send(in Message message)
+    {
+        if (message.Kind is MessageKind.VoteResponse or MessageKind.PreVoteResponse)
+        {
+            // The answer travels back on the candidate's RequestVote call, if it still waits.
+            _peers.Votes.TryComplete(message);
+            return;
+        }
+
+        if (_links.TryGetValue(message.To, out var link) && !link.Queue.Writer.TryWrite(message))
+        {
+            Interlocked.Increment(ref link.Dropped);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        foreach (var link in _links.Values)
+        {
+            link.Queue.Writer.TryComplete();
+            if (link.Worker is not null)
+            {
+                await link.Worker.ContinueWith(_ => { }, TaskScheduler.Default);
+            }
+        }
+
+        _stop.Dispose();
+    }
+
+    private (Metadata Headers, byte[] Nonce) CallerHeaders(string memberName)
+    {
+        var header = PeerHandshake.CallerHeader(_peers.MemberKey, _peers.Consortium.Origin, memberName, _peers.NowMs());
+        return (new Metadata { { PeerHandshake.HeaderName, header } }, Convert.FromHexString(header.Split(' ')[2]));
+    }
+
+    private void CheckCallee(Metadata responseHeaders, byte[] nonce, string memberName)
+    {
+        if (!_peers.Authenticator.TryVerifyCallee(responseHeaders.GetValue(PeerHandshake.HeaderName), nonce, out var identity, out var error)
+            || identity!.MemberId != memberName)
+        {
+            throw new RpcException(new Status(StatusCode.Unauthenticated, $"member at the address of '{memberName}' failed the handshake: {error}"));
+        }
+    }
+
+    private sealed class PeerLink(GrpcPeerTransport transport, ulong id, string memberName, string address)
+    {
+        public long Dropped;
+
+        public Channel<Message> Queue { get; } = Channel.CreateBounded<Message>(new BoundedChannelOptions(MessagesQueuedPerPeerMax)
+        {
+            SingleReader = true,
+            FullMode = BoundedChannelFullMode.DropWrite,
+        });
+
+        public Task? Worker { get; set; }
+
+        public async Task RunAsync(CancellationToken cancellationToken)
+        {
+            var delay = TimeSpan.FromMilliseconds(50);
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                try
+                {
+                    await PumpAsync(cancellationToken);
+                    return;
+                }
+                catch (Exception e) when (e is RpcException or IOException or HttpRequestException or InvalidOperationException && !cancellationToken.IsCancellationRequested)
+                {
+                    await Task.Delay(delay, cancellationToken).ContinueWith(_ => { }, TaskScheduler.Default);
+                    delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, ReconnectDelayMax.Ticks));
+                }
+            }
+        }
+
+        private async Task PumpAsync(CancellationToken cancellationToken)
+        {
+            using var channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions
+            {
+                MaxSendMessageSize = PeerMessageBytesMax,
+                MaxReceiveMessageSize = PeerMessageBytesMax,
+            });
+            var client = new Peer.PeerClient(channel);
+            AsyncDuplexStreamingCall<RaftMessage, RaftMessage>? stream = null;
+            try
+            {
+                await foreach (var message in Queue.Reader.ReadAllAsync(cancellationToken))
+                {
+                    switch (message.Kind)
+                    {
+                        case MessageKind.Vote or MessageKind.PreVote:
+                            _ = Task.Run(() => RequestVoteAsync(client, message, cancellationToken), cancellationToken);
+                            break;
+                        case MessageKind.TimeoutNow:
+                            _ = Task.Run(() => TimeoutNowAsync(client, message, cancellationToken), cancellationToken);
+                            break;
+                        default:
+                            stream ??= await OpenStreamAsync(client, cancellationToken);
+                            await stream.RequestStream.WriteAsync(RaftMessageCodec.ToProto(message), cancellationToken);
+                            break;
+                    }
+                }
+            }
+            finally
+            {
+                stream?.Dispose();
+            }
+        }
+
+        private async Task<AsyncDuplexStreamingCall<RaftMessage, RaftMessage>> OpenStreamAsync(Peer.PeerClient client, CancellationToken cancellationToken)
+        {
+            var (headers, nonce) = transport.CallerHeaders(memberName);
+            var call = client.Replicate(headers, cancellationToken: cancellationToken);
+            try
+            {
+                transport.CheckCallee(await call.ResponseHeadersAsync, nonce, memberName);
+                return call;
+            }
+            catch
+            {
+                call.Dispose();
+                throw;
+            }
+        }
+
+        private async Task RequestVoteAsync(Peer.PeerClient client, Message message, CancellationToken cancellationToken)
+        {
+            try
+            {
+                var (headers, nonce) = transport.CallerHeaders(memberName);
+                using var call = client.RequestVoteAsync(RaftMessageCodec.ToProto(message), headers, DateTime.UtcNow + UnaryDeadline, cancellationToken);
+                transport.CheckCallee(await call.ResponseHeadersAsync, nonce, memberName);
+                var answer = await call.ResponseAsync;
+                if (answer.Kind != 0 && RaftMessageCodec.TryFromProto(answer, out var response, out _)
+                    && response.From == id && response.To == transport._peers.SelfId
+                    && response.Kind is MessageKind.VoteResponse or MessageKind.PreVoteResponse)
+                {
+                    transport._peers.Host?.Deliver(response);
+                }
+            }
+            catch (RpcException)
+            {
+                // A lost vote is a lost message: the election times out and retries.
+            }
+        }
+
+        private async Task TimeoutNowAsync(Peer.PeerClient client, Message message, CancellationToken cancellationToken)
+        {
+            try
+            {
+                var (headers, nonce) = transport.CallerHeaders(memberName);
+                using var call = client.TimeoutNowAsync(RaftMessageCodec.ToProto(message), headers, DateTime.UtcNow + UnaryDeadline, cancellationToken);
+                transport.CheckCallee(await call.ResponseHeadersAsync, nonce, memberName);
+                await call.ResponseAsync;
+            }
+            catch (RpcException)
+            {
+                // The transfer times out in the core and leadership stays where it is.
+            }
+        }
+    }
+}

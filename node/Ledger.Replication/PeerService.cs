@@ -1,0 +1,180 @@
+using Grpc.Core;
+using Ledger.Consensus;
+using Ledger.Replication.Protos;
+using Ledger.Sdk;
+
+namespace Ledger.Replication;
+
+/// <summary>
+/// Everything a member needs to take part in the peer protocol: its key, the consortium, its id
+/// map, its authenticator and the host that consumes what peers send.
+/// </summary>
+internal sealed class PeerContext
+{
+    public PeerContext(Consortium consortium, SignerKey memberKey, Func<ulong> nowMs, TimeSpan clockSkew)
+    {
+        Consortium = consortium;
+        MemberKey = memberKey;
+        NowMs = nowMs;
+        MembersById = MemberIds.Index(consortium);
+        SelfId = MemberIds.Of(memberKey.Name);
+        Invariant.Check(MembersById.ContainsKey(SelfId));
+        Authenticator = new PeerAuthenticator(consortium, memberKey.Name, clockSkew, nowMs);
+    }
+
+    public Consortium Consortium { get; }
+
+    public SignerKey MemberKey { get; }
+
+    public Func<ulong> NowMs { get; }
+
+    public IReadOnlyDictionary<ulong, ConsortiumMember> MembersById { get; }
+
+    public ulong SelfId { get; }
+
+    public PeerAuthenticator Authenticator { get; }
+
+    public VoteResponseRouter Votes { get; } = new();
+
+    /// <summary>Set once the host exists; messages arriving before are dropped.</summary>
+    public RaftHost? Host { get; set; }
+}
+
+/// <summary>
+/// Lets a voter's answer travel back on the unary call that asked for it: the service registers a
+/// waiter for (candidate, response kind, term); the transport hands the core's response to it.
+/// </summary>
+internal sealed class VoteResponseRouter
+{
+    /// <summary>Vote requests waiting for their answer at once.</summary>
+    public const int WaitersMax = 1_024;
+
+    private readonly Lock _gate = new();
+    private readonly Dictionary<(ulong To, MessageKind Kind, ulong Term), TaskCompletionSource<Message>> _waiters = [];
+
+    public TaskCompletionSource<Message>? Register(ulong candidate, MessageKind responseKind, ulong term)
+    {
+        lock (_gate)
+        {
+            if (_waiters.Count >= WaitersMax)
+            {
+                return null;
+            }
+
+            var waiter = new TaskCompletionSource<Message>(TaskCreationOptions.RunContinuationsAsynchronously);
+            _waiters[(candidate, responseKind, term)] = waiter;
+            return waiter;
+        }
+    }
+
+    public void Unregister(ulong candidate, MessageKind responseKind, ulong term)
+    {
+        lock (_gate)
+        {
+            _waiters.Remove((candidate, responseKind, term));
+        }
+    }
+
+    /// <summary>True when the message answered a waiting vote request.</summary>
+    public bool TryComplete(in Message message)
+    {
+        TaskCompletionSource<Message>? waiter;
+        lock (_gate)
+        {
+            _waiters.Remove((message.To, message.Kind, message.Term), out waiter);
+        }
+
+        return waiter?.TrySetResult(message) ?? false;
+    }
+}
+
+/// <summary>The server side of the peer protocol (peer.proto). Every call is authenticated first.</summary>
+internal sealed class PeerService(PeerContext peers) : Peer.PeerBase
+{
+    /// <summary>How long a vote request waits for this member's answer.</summary>
+    public static readonly TimeSpan VoteAnswerWait = TimeSpan.FromMilliseconds(500);
+
+    public override async Task<RaftMessage> Replicate(
+        IAsyncStreamReader<RaftMessage> requestStream, IServerStreamWriter<RaftMessage> responseStream, ServerCallContext context)
+    {
+        var caller = await AuthenticateAsync(context);
+        await foreach (var proto in requestStream.ReadAllAsync(context.CancellationToken))
+        {
+            peers.Host?.Deliver(Check(proto, caller));
+        }
+
+        return new RaftMessage();
+    }
+
+    public override async Task<RaftMessage> RequestVote(RaftMessage request, ServerCallContext context)
+    {
+        var caller = await AuthenticateAsync(context);
+        var message = Check(request, caller);
+        if (message.Kind is not (MessageKind.Vote or MessageKind.PreVote))
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"RequestVote carries votes and pre-votes, not {message.Kind}"));
+        }
+
+        var responseKind = message.Kind == MessageKind.Vote ? MessageKind.VoteResponse : MessageKind.PreVoteResponse;
+        var waiter = peers.Votes.Register(message.From, responseKind, message.Term)
+            ?? throw new RpcException(new Status(StatusCode.ResourceExhausted, "too many vote requests in flight"));
+        try
+        {
+            peers.Host?.Deliver(message);
+            var answer = await waiter.Task.WaitAsync(VoteAnswerWait, context.CancellationToken);
+            return RaftMessageCodec.ToProto(answer);
+        }
+        catch (TimeoutException)
+        {
+            return new RaftMessage();
+        }
+        finally
+        {
+            peers.Votes.Unregister(message.From, responseKind, message.Term);
+        }
+    }
+
+    public override async Task<Ack> TimeoutNow(RaftMessage request, ServerCallContext context)
+    {
+        var caller = await AuthenticateAsync(context);
+        var message = Check(request, caller);
+        if (message.Kind != MessageKind.TimeoutNow)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"TimeoutNow carries TimeoutNow, not {message.Kind}"));
+        }
+
+        peers.Host?.Deliver(message);
+        return new Ack();
+    }
+
+    private async Task<ulong> AuthenticateAsync(ServerCallContext context)
+    {
+        var header = context.RequestHeaders.GetValue(PeerHandshake.HeaderName);
+        if (!peers.Authenticator.TryVerifyCaller(header, out var identity, out var error))
+        {
+            throw new RpcException(new Status(StatusCode.Unauthenticated, error));
+        }
+
+        await context.WriteResponseHeadersAsync(new Metadata
+        {
+            { PeerHandshake.HeaderName, PeerHandshake.CalleeHeader(peers.MemberKey, peers.Consortium.Origin, identity!.MemberId, peers.NowMs(), identity.Nonce) },
+        });
+        return MemberIds.Of(identity.MemberId);
+    }
+
+    private Message Check(RaftMessage proto, ulong caller)
+    {
+        if (!RaftMessageCodec.TryFromProto(proto, out var message, out var error))
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, error));
+        }
+
+        if (message.From != caller || message.To != peers.SelfId)
+        {
+            throw new RpcException(new Status(StatusCode.PermissionDenied,
+                $"a message from {message.From} to {message.To} cannot come from member {caller} to member {peers.SelfId}"));
+        }
+
+        return message;
+    }
+}

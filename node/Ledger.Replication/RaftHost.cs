@@ -1,0 +1,265 @@
+using System.Threading.Channels;
+using Ledger.Consensus;
+using Ledger.Sdk;
+
+namespace Ledger.Replication;
+
+/// <summary>Where the host sends the core's messages. Must not block: a full queue drops (Raft retransmits).</summary>
+internal interface IPeerSender
+{
+    void Send(in Message message);
+}
+
+/// <summary>A committed application entry, handed to apply in log order exactly once per process.</summary>
+/// <param name="Index">Raft log index.</param>
+/// <param name="Data">The entry's bytes (immutable).</param>
+internal sealed record CommittedRaftEntry(ulong Index, ReadOnlyMemory<byte> Data);
+
+/// <summary>What a member's Raft state looks like from outside, refreshed after every Ready.</summary>
+internal sealed record RaftStatus(RaftRole Role, ulong Term, ulong LeaderId, ulong CommitIndex, ulong AppliedIndex, ulong LastIndex);
+
+/// <summary>Timing and bounds of the host loop.</summary>
+internal sealed record RaftHostOptions
+{
+    /// <summary>Wall-clock length of one Raft tick.</summary>
+    public TimeSpan TickInterval { get; init; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>Events (ticks, inbound messages, proposals) queued for the loop before senders wait.</summary>
+    public int EventsQueuedMax { get; init; } = 16_384;
+
+    /// <summary>Committed entries queued for apply before the loop waits for apply to catch up.</summary>
+    public int CommittedQueuedMax { get; init; } = 1_024;
+
+    /// <summary>Events handled before the loop processes a Ready, so that proposals batch up.</summary>
+    public int EventsPerReadyMax { get; init; } = 1_024;
+}
+
+/// <summary>
+/// The only place where the consensus core meets the world: one loop that owns the
+/// <see cref="RaftNode"/>, feeds it ticks, inbound messages and proposals, and carries out each
+/// Ready in the order the core's host contract requires: send the messages that may go at once,
+/// persist entries and hard state with fsync (<see cref="RaftLogStore.Persist"/>), only then send
+/// votes and acknowledgements, hand committed entries to apply, then Advance.
+/// </summary>
+internal sealed class RaftHost : IAsyncDisposable
+{
+    private readonly RaftNode _node;
+    private readonly RaftLogStore _log;
+    private readonly IPeerSender _sender;
+    private readonly RaftHostOptions _options;
+    private readonly Channel<HostEvent> _events;
+    private readonly Channel<CommittedRaftEntry> _committed;
+    private readonly Dictionary<ulong, PendingProposal> _pending = [];
+    private readonly CancellationTokenSource _stop = new();
+    private Task? _loop;
+    private Task? _ticker;
+    private RaftStatus _status;
+
+    public RaftHost(RaftNode node, RaftLogStore log, IPeerSender sender, RaftHostOptions options)
+    {
+        _node = node;
+        _log = log;
+        _sender = sender;
+        _options = options;
+        _events = Channel.CreateBounded<HostEvent>(new BoundedChannelOptions(options.EventsQueuedMax) { SingleReader = true });
+        _committed = Channel.CreateBounded<CommittedRaftEntry>(new BoundedChannelOptions(options.CommittedQueuedMax) { SingleReader = true, SingleWriter = true });
+        _status = Snapshot();
+    }
+
+    /// <summary>Committed application entries in log order.</summary>
+    public ChannelReader<CommittedRaftEntry> Committed => _committed.Reader;
+
+    /// <summary>The latest status.</summary>
+    public RaftStatus Status => Volatile.Read(ref _status);
+
+    /// <summary>This member's Raft id.</summary>
+    public ulong Id => _node.Id;
+
+    public void Start()
+    {
+        Invariant.Check(_loop is null);
+        _loop = Task.Run(() => RunAsync(_stop.Token));
+        _ticker = Task.Run(() => TickAsync(_stop.Token));
+    }
+
+    /// <summary>Delivers a message from a peer (already authenticated). Drops it when the loop is saturated.</summary>
+    public void Deliver(in Message message) => _events.Writer.TryWrite(new HostEvent.Inbound(message));
+
+    /// <summary>
+    /// Proposes application data; completes with its log index once it is committed and queued for
+    /// apply. Fails with <see cref="NotLeaderException"/> on a follower, and with
+    /// <see cref="ProposalLostException"/> when a leader change dropped it before it committed.
+    /// </summary>
+    public async Task<ulong> ProposeAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        var completion = new TaskCompletionSource<ulong>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await _events.Writer.WriteAsync(new HostEvent.Propose(data, completion), cancellationToken);
+        return await completion.Task.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>Asks the leader to hand leadership to <paramref name="memberId"/>.</summary>
+    public ValueTask TransferLeadershipAsync(ulong memberId, CancellationToken cancellationToken) =>
+        _events.Writer.WriteAsync(new HostEvent.Transfer(memberId), cancellationToken);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        _events.Writer.TryComplete();
+        foreach (var task in new[] { _loop, _ticker })
+        {
+            if (task is not null)
+            {
+                await task.ContinueWith(_ => { }, TaskScheduler.Default);
+            }
+        }
+
+        foreach (var pending in _pending.Values)
+        {
+            pending.Completion.TrySetCanceled();
+        }
+
+        _committed.Writer.TryComplete();
+        _stop.Dispose();
+    }
+
+    private async Task TickAsync(CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(_options.TickInterval);
+        while (await timer.WaitForNextTickAsync(cancellationToken))
+        {
+            _events.Writer.TryWrite(HostEvent.Tick.Instance);
+        }
+    }
+
+    private async Task RunAsync(CancellationToken cancellationToken)
+    {
+        var reader = _events.Reader;
+        while (await reader.WaitToReadAsync(cancellationToken))
+        {
+            var handled = 0;
+            while (handled < _options.EventsPerReadyMax && reader.TryRead(out var next))
+            {
+                Handle(next);
+                handled++;
+            }
+
+            while (_node.HasReady())
+            {
+                await ProcessReadyAsync(cancellationToken);
+            }
+
+            Volatile.Write(ref _status, Snapshot());
+        }
+    }
+
+    private void Handle(HostEvent hostEvent)
+    {
+        switch (hostEvent)
+        {
+            case HostEvent.Tick:
+                _node.Tick();
+                break;
+            case HostEvent.Inbound inbound:
+                _node.Step(inbound.Message);
+                break;
+            case HostEvent.Propose propose:
+                HandlePropose(propose);
+                break;
+            case HostEvent.Transfer transfer:
+                _node.TransferLeadership(transfer.MemberId);
+                break;
+        }
+    }
+
+    private void HandlePropose(HostEvent.Propose propose)
+    {
+        var result = _node.Propose(propose.Data);
+        switch (result.Status)
+        {
+            case ProposeStatus.Accepted:
+                _pending[result.Index] = new PendingProposal(result.Term, propose.Completion);
+                break;
+            case ProposeStatus.NotLeader:
+                propose.Completion.TrySetException(new NotLeaderException(result.LeaderHint));
+                break;
+            default:
+                propose.Completion.TrySetException(new ProposalRefusedException(result.Status.ToString()));
+                break;
+        }
+    }
+
+    private async Task ProcessReadyAsync(CancellationToken cancellationToken)
+    {
+        var ready = _node.Ready();
+        foreach (ref readonly var message in ready.Messages)
+        {
+            _sender.Send(message);
+        }
+
+        _log.Persist(ready.Entries.Span, ready.HardState);
+        foreach (ref readonly var message in ready.MessagesAfterPersist)
+        {
+            _sender.Send(message);
+        }
+
+        var committed = ready.CommittedEntries.ToArray();
+        _node.Advance();
+        foreach (var entry in committed)
+        {
+            if (entry.Kind == EntryKind.Normal)
+            {
+                await _committed.Writer.WriteAsync(new CommittedRaftEntry(entry.Index, entry.Data), cancellationToken);
+            }
+
+            Resolve(entry);
+        }
+    }
+
+    private void Resolve(in Entry entry)
+    {
+        if (!_pending.Remove(entry.Index, out var pending))
+        {
+            return;
+        }
+
+        if (pending.Term == entry.Term)
+        {
+            pending.Completion.TrySetResult(entry.Index);
+        }
+        else
+        {
+            pending.Completion.TrySetException(new ProposalLostException(entry.Index));
+        }
+    }
+
+    private RaftStatus Snapshot() =>
+        new(_node.Role, _node.Term, _node.LeaderId, _node.CommitIndex, _node.AppliedIndex, _node.LastIndex);
+
+    private sealed record PendingProposal(ulong Term, TaskCompletionSource<ulong> Completion);
+
+    private abstract record HostEvent
+    {
+        public sealed record Tick : HostEvent
+        {
+            public static readonly Tick Instance = new();
+        }
+
+        public sealed record Inbound(Message Message) : HostEvent;
+
+        public sealed record Propose(ReadOnlyMemory<byte> Data, TaskCompletionSource<ulong> Completion) : HostEvent;
+
+        public sealed record Transfer(ulong MemberId) : HostEvent;
+    }
+}
+
+/// <summary>This member is not the leader; <see cref="LeaderId"/> is the one it knows of (0: none).</summary>
+internal sealed class NotLeaderException(ulong leaderId) : Exception($"not the leader; the leader is {leaderId}")
+{
+    public ulong LeaderId { get; } = leaderId;
+}
+
+/// <summary>A leader change replaced the proposal at its index before it committed; propose again.</summary>
+internal sealed class ProposalLostException(ulong index) : Exception($"the proposal at index {index} was lost in a leader change");
+
+/// <summary>The core refused the proposal (a limit, or a leadership transfer in progress).</summary>
+internal sealed class ProposalRefusedException(string reason) : Exception($"the proposal was refused: {reason}");
