@@ -6,6 +6,8 @@ var root = new RootCommand("ledger: anchor credential digests in a Ledger consor
 root.Subcommands.Add(KeygenCommand.Create());
 root.Subcommands.Add(DigestCommand.Create());
 root.Subcommands.Add(VerifyCommand.Create());
+root.Subcommands.Add(ConsortiumCommand.Create());
+root.Subcommands.Add(DevCommand.Create());
 root.Subcommands.Add(AnchorCommand.Create());
 root.Subcommands.Add(ProveCommand.Create());
 root.Subcommands.Add(StatusCommand.Create());
