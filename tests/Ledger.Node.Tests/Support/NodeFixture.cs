@@ -8,10 +8,12 @@ namespace Ledger.Node.Tests.Support;
 internal sealed class InProcessNode : IAsyncDisposable
 {
     private readonly TempDir _dir;
+    private readonly string[] _args;
 
-    private InProcessNode(TempDir dir, NodeHost host)
+    private InProcessNode(TempDir dir, string[] args, NodeHost host)
     {
         _dir = dir;
+        _args = args;
         Host = host;
         Channel = GrpcChannel.ForAddress(host.Address, new GrpcChannelOptions { MaxSendMessageSize = null, MaxReceiveMessageSize = null });
         Client = new Sdk.Protos.V1.Ledger.LedgerClient(Channel);
@@ -37,13 +39,21 @@ internal sealed class InProcessNode : IAsyncDisposable
         {
             string[] args = ["--data-dir", Path.Combine(dir.Path, "data"), "--listen", "http://127.0.0.1:0", .. extraArgs];
             var host = await NodeHost.StartAsync(args, TextWriter.Null);
-            return new InProcessNode(dir, host);
+            return new InProcessNode(dir, args, host);
         }
         catch
         {
             dir.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Stops this node cleanly and starts a new one on the same data directory.</summary>
+    public async Task<InProcessNode> RestartAsync()
+    {
+        Channel.Dispose();
+        await Host.DisposeAsync();
+        return new InProcessNode(_dir, _args, await NodeHost.StartAsync(_args, TextWriter.Null));
     }
 
     public async ValueTask DisposeAsync()
