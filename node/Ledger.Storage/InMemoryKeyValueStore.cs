@@ -2,11 +2,13 @@ namespace Ledger.Storage;
 
 /// <summary>
 /// An ordered store in process memory, for tests, benchmarks and tools. Thread-safe; a write is
-/// atomic with respect to readers; <c>sync</c> has nothing to flush. Scans return a snapshot.
+/// atomic with respect to readers; <c>sync</c> has nothing to flush. Gets are hash lookups; scans
+/// seek in a sorted set of keys (O(log n + k)) and return a snapshot.
 /// </summary>
 public sealed class InMemoryKeyValueStore : IKeyValueStore
 {
-    private readonly SortedDictionary<byte[], byte[]> _entries = new(ByteKeyComparer.Instance);
+    private readonly Dictionary<byte[], byte[]> _entries = new(ByteKeyComparer.Instance);
+    private readonly SortedSet<byte[]> _orderedKeys = new(ByteKeyComparer.Instance);
     private readonly Lock _lock = new();
     private bool _disposed;
 
@@ -49,10 +51,12 @@ public sealed class InMemoryKeyValueStore : IKeyValueStore
                 if (value is null)
                 {
                     _entries.Remove(key);
+                    _orderedKeys.Remove(key);
                 }
                 else
                 {
                     _entries[key] = value;
+                    _orderedKeys.Add(key);
                 }
             }
         }
@@ -61,19 +65,21 @@ public sealed class InMemoryKeyValueStore : IKeyValueStore
     public IEnumerable<KeyValuePair<byte[], byte[]>> Scan(ReadOnlySpan<byte> fromKeyInclusive, ReadOnlySpan<byte> toKeyExclusive)
     {
         var pairs = new List<KeyValuePair<byte[], byte[]>>();
+        var from = fromKeyInclusive.ToArray();
+        var to = toKeyExclusive.ToArray();
+        if (ByteKeyComparer.Instance.Compare(from, to) >= 0)
+        {
+            return pairs;
+        }
+
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            foreach (var (key, value) in _entries)
+            foreach (var key in _orderedKeys.GetViewBetween(from, to))
             {
-                if (key.AsSpan().SequenceCompareTo(toKeyExclusive) >= 0)
+                if (ByteKeyComparer.Instance.Compare(key, to) < 0)
                 {
-                    break;
-                }
-
-                if (key.AsSpan().SequenceCompareTo(fromKeyInclusive) >= 0)
-                {
-                    pairs.Add(new((byte[])key.Clone(), (byte[])value.Clone()));
+                    pairs.Add(new((byte[])key.Clone(), (byte[])_entries[key].Clone()));
                 }
             }
         }
@@ -87,6 +93,7 @@ public sealed class InMemoryKeyValueStore : IKeyValueStore
         {
             _disposed = true;
             _entries.Clear();
+            _orderedKeys.Clear();
         }
     }
 

@@ -127,6 +127,7 @@ public sealed partial class TileTree
     /// what a failed write of that batch means.
     /// </summary>
     /// <exception cref="ArgumentException">The hashes are not a whole number of 32-byte hashes, or more than <see cref="AppendLeafHashesMax"/>.</exception>
+    /// <remarks>If the batch throws while staging, the tree is left as it was before the call and the batch must be discarded.</remarks>
     public void Append(IKeyValueBatch batch, ReadOnlySpan<byte> leafHashes)
     {
         ArgumentNullException.ThrowIfNull(batch);
@@ -153,8 +154,46 @@ public sealed partial class TileTree
                 throw new ArgumentException($"appending {count} leaves to {_size} would overflow the tree size", nameof(leafHashes));
             }
 
-            AppendLocked(batch, leafHashes, count);
+            var edgeBefore = SaveEdge();
+            try
+            {
+                AppendLocked(batch, leafHashes, count);
+            }
+            catch
+            {
+                RestoreEdge(edgeBefore);
+                throw;
+            }
         }
+    }
+
+    /// <summary>The right edge as it was before an append: size and the used prefix of each edge tile.</summary>
+    private (ulong Size, byte[][] Tiles) SaveEdge()
+    {
+        var tiles = new byte[TileLayout.LevelsMax][];
+        for (var level = 0; level < TileLayout.LevelsMax; level++)
+        {
+            tiles[level] = _edgeTiles[level].AsSpan(0, _edgeWidths[level] * MerkleHash.Size).ToArray();
+        }
+
+        return (_size, tiles);
+    }
+
+    /// <summary>
+    /// Undoes a partial append (the caller's batch threw, e.g. because it was full): the right edge
+    /// goes back, and summaries of tiles the append completed are dropped with the whole cache,
+    /// since those tile positions will be filled with other leaves. The caller discards the batch.
+    /// </summary>
+    private void RestoreEdge((ulong Size, byte[][] Tiles) saved)
+    {
+        _size = saved.Size;
+        for (var level = 0; level < TileLayout.LevelsMax; level++)
+        {
+            saved.Tiles[level].CopyTo(_edgeTiles[level], 0);
+            _edgeWidths[level] = saved.Tiles[level].Length / MerkleHash.Size;
+        }
+
+        _summaries.Clear();
     }
 
     private void AppendLocked(IKeyValueBatch batch, ReadOnlySpan<byte> leafHashes, int count)

@@ -156,6 +156,31 @@ public sealed class TileTreeStorageTests
         Assert.InRange(readsMax, 1, 3 * 18);
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    [InlineData(6)]
+    public void Batch_failing_while_staging_leaves_the_tree_as_it_was(int putsBeforeFailure)
+    {
+        using var store = TestStore.Create(StoreKind.InMemory);
+        var tree = new TileTree(store.Store);
+        Leaves.AppendAndWrite(tree, store.Store, 0, 700);
+        var rootBefore = tree.Root();
+        var proofBefore = tree.InclusionProof(100, 700);
+        using (var failing = new FailingBatch(store.Store.CreateBatch(), putsBeforeFailure))
+        {
+            Assert.Throws<IOException>(() => tree.Append(failing, Leaves.Concatenated(1_000, 2_000)));
+        }
+
+        Assert.Equal(700UL, tree.Size);
+        Assert.Equal(rootBefore, tree.Root());
+        Assert.Equal(proofBefore, tree.InclusionProof(100, 700));
+        Leaves.AppendAndWrite(tree, store.Store, 700, 2_300);
+        Assert.Equal(ReferenceMerkle.Root(Leaves.All.AsSpan(0, 3_000)), tree.Root());
+        Assert.Equal(ReferenceMerkle.Path(2_999, Leaves.All.AsSpan(0, 3_000)), tree.InclusionProof(2_999, 3_000));
+        Assert.Equal(tree.Root(), new TileTree(store.Store).Root());
+    }
+
     [Fact]
     public void Append_rejects_partial_hashes()
     {
@@ -188,6 +213,25 @@ public sealed class TileTreeStorageTests
         using var batch = store.CreateBatch();
         batch.Put(key, value);
         store.Write(batch, sync: false);
+    }
+
+    private sealed class FailingBatch(IKeyValueBatch inner, int putsBeforeFailure) : IKeyValueBatch
+    {
+        public int Count => inner.Count;
+
+        public void Put(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
+        {
+            if (inner.Count == putsBeforeFailure)
+            {
+                throw new IOException("staging failed");
+            }
+
+            inner.Put(key, value);
+        }
+
+        public void Delete(ReadOnlySpan<byte> key) => inner.Delete(key);
+
+        public void Dispose() => inner.Dispose();
     }
 
     private sealed class CountingStore(IKeyValueStore inner) : IKeyValueStore
