@@ -38,6 +38,9 @@ internal sealed class PeerContext
 
     /// <summary>Set once the host exists; messages arriving before are dropped.</summary>
     public RaftHost? Host { get; set; }
+
+    /// <summary>Set once the node's state exists; cosign requests before are refused.</summary>
+    public ICheckpointCosigner? Cosigner { get; set; }
 }
 
 /// <summary>
@@ -145,6 +148,34 @@ internal sealed class PeerService(PeerContext peers) : Peer.PeerBase
 
         peers.Host?.Deliver(message);
         return new Ack();
+    }
+
+    public override async Task<CosignResponse> Cosign(CosignRequest request, ServerCallContext context)
+    {
+        await AuthenticateAsync(context);
+        if (request.CheckpointBody.Length > Checkpoint.OriginLengthMax + 128)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "checkpoint body is too long"));
+        }
+
+        if (!Checkpoint.TryParseBody(request.CheckpointBody, 1, out var checkpoint, out var error))
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "not a checkpoint body: " + error));
+        }
+
+        if (checkpoint!.Origin != peers.Consortium.Origin)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"checkpoint origin '{checkpoint.Origin}' is not this ledger's"));
+        }
+
+        if (peers.Cosigner is not { } cosigner)
+        {
+            return new CosignResponse { Refusal = "this member is still starting" };
+        }
+
+        return cosigner.TryCosign(checkpoint, out var signature, out var refusal)
+            ? new CosignResponse { SignatureLine = signature!.ToLine() }
+            : new CosignResponse { Refusal = refusal };
     }
 
     private async Task<ulong> AuthenticateAsync(ServerCallContext context)

@@ -19,9 +19,10 @@ internal sealed class Replica : IAsyncDisposable
     private readonly InMemoryKeyValueStore _store;
     private Task? _applyTask;
 
-    private Replica(WebApplication app, GrpcPeerTransport transport, RaftHost host, string name, InMemoryKeyValueStore store)
+    private Replica(WebApplication app, GrpcPeerTransport transport, RaftHost host, string name, InMemoryKeyValueStore store, PeerContext peers)
     {
         _store = store;
+        Peers = peers;
         _app = app;
         _transport = transport;
         Host = host;
@@ -29,6 +30,8 @@ internal sealed class Replica : IAsyncDisposable
     }
 
     public string Name { get; }
+
+    public PeerContext Peers { get; }
 
     public RaftHost Host { get; }
 
@@ -50,10 +53,10 @@ internal sealed class Replica : IAsyncDisposable
         var config = new RaftConfig { NodeId = peers.SelfId, ElectionTimeoutTicks = 10, HeartbeatTicks = 1 };
         var node = new RaftNode(config, log, new SplitMix64Random(peers.SelfId));
         var transport = new GrpcPeerTransport(peers);
-        var host = new RaftHost(node, log, transport, new RaftHostOptions { TickInterval = TimeSpan.FromMilliseconds(20) });
+        var host = new RaftHost(node, log, transport, new RaftHostOptions { TickInterval = TimeSpan.FromMilliseconds(50) });
         peers.Host = host;
         await app.StartAsync();
-        var replica = new Replica(app, transport, host, key.Name, store);
+        var replica = new Replica(app, transport, host, key.Name, store, peers);
         transport.Start();
         host.Start();
         replica._applyTask = Task.Run(replica.ApplyAsync);

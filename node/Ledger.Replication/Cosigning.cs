@@ -1,0 +1,126 @@
+using Grpc.Core;
+using Grpc.Net.Client;
+using Ledger.Replication.Protos;
+using Ledger.Sdk;
+
+namespace Ledger.Replication;
+
+/// <summary>
+/// The node's side of cosigning: signs a checkpoint only of its own applied tree (same size, same
+/// root), so that no member ever signs two inconsistent checkpoints, and only when its own rules
+/// allow (the node checks leaf timestamps against its clock).
+/// </summary>
+internal interface ICheckpointCosigner
+{
+    bool TryCosign(Checkpoint checkpoint, out NoteSignature? signature, out string refusal);
+}
+
+/// <summary>
+/// Gathers other members' signatures on a checkpoint this member signed, over the peer protocol,
+/// and keeps only signatures that verify with each member's pinned key.
+/// </summary>
+internal sealed class CosignatureCollector(PeerContext peers) : IDisposable
+{
+    /// <summary>How long one member may take to answer.</summary>
+    public static readonly TimeSpan CallDeadline = TimeSpan.FromSeconds(2);
+
+    private readonly Dictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
+    private readonly Lock _gate = new();
+
+    /// <summary>
+    /// Asks every other member with an address to cosign <paramref name="note"/>'s body and returns the
+    /// note with every valid signature added. Members that refuse or fail are reported in <c>refusals</c>.
+    /// </summary>
+    public async Task<(SignedNote Note, IReadOnlyList<string> Refusals)> CollectAsync(SignedNote note, CancellationToken cancellationToken)
+    {
+        var others = peers.Consortium.Members.Where(m => m.Id != peers.MemberKey.Name && m.Address is not null).ToList();
+        var answers = await Task.WhenAll(others.Select(m => AskAsync(m, note.Body, cancellationToken)));
+        var refusals = new List<string>();
+        foreach (var (member, signature, refusal) in answers)
+        {
+            if (signature is null)
+            {
+                refusals.Add($"{member.Id}: {refusal}");
+                continue;
+            }
+
+            note = note.WithSignature(signature);
+        }
+
+        return (note, refusals);
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            foreach (var channel in _channels.Values)
+            {
+                channel.Dispose();
+            }
+
+            _channels.Clear();
+        }
+    }
+
+    private async Task<(ConsortiumMember Member, NoteSignature? Signature, string Refusal)> AskAsync(
+        ConsortiumMember member, string body, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var client = new Peer.PeerClient(Channel(member));
+            var header = PeerHandshake.CallerHeader(peers.MemberKey, peers.Consortium.Origin, member.Id, peers.NowMs());
+            var nonce = Convert.FromHexString(header.Split(' ')[2]);
+            using var call = client.CosignAsync(
+                new CosignRequest { CheckpointBody = body },
+                new Metadata { { PeerHandshake.HeaderName, header } },
+                DateTime.UtcNow + CallDeadline,
+                cancellationToken);
+            if (!peers.Authenticator.TryVerifyCallee((await call.ResponseHeadersAsync).GetValue(PeerHandshake.HeaderName), nonce, out var callee, out var error)
+                || callee!.MemberId != member.Id)
+            {
+                return (member, null, "failed the handshake: " + error);
+            }
+
+            var response = await call.ResponseAsync;
+            return response.SignatureLine.Length == 0
+                ? (member, null, response.Refusal)
+                : Check(member, body, response.SignatureLine);
+        }
+        catch (RpcException e)
+        {
+            return (member, null, $"{e.StatusCode}: {e.Status.Detail}");
+        }
+    }
+
+    private static (ConsortiumMember, NoteSignature?, string) Check(ConsortiumMember member, string body, string line)
+    {
+        if (!SignedNote.TryParse(body + "\n" + line + "\n", 1, out var parsed, out var error))
+        {
+            return (member, null, "answered a malformed signature line: " + error);
+        }
+
+        var signature = parsed!.Signatures[0];
+        if (signature.Name != member.Id || signature.KeyId != member.Key.Id
+            || !member.Key.Verify(System.Text.Encoding.UTF8.GetBytes(body), signature.Signature))
+        {
+            return (member, null, "answered a signature that does not verify with its key");
+        }
+
+        return (member, signature, string.Empty);
+    }
+
+    private GrpcChannel Channel(ConsortiumMember member)
+    {
+        lock (_gate)
+        {
+            if (!_channels.TryGetValue(member.Id, out var channel))
+            {
+                channel = GrpcChannel.ForAddress(member.Address!);
+                _channels[member.Id] = channel;
+            }
+
+            return channel;
+        }
+    }
+}

@@ -1,0 +1,91 @@
+using System.Security.Cryptography;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Ledger.Replication.Protos;
+using Ledger.Sdk;
+
+namespace Ledger.Replication.Tests;
+
+public sealed class CosigningTests
+{
+    /// <summary>A member whose applied tree is given as its roots by size.</summary>
+    private sealed class TreeCosigner(SignerKey key, Dictionary<ulong, byte[]> roots) : ICheckpointCosigner
+    {
+        public bool TryCosign(Checkpoint checkpoint, out NoteSignature? signature, out string refusal)
+        {
+            signature = null;
+            if (!roots.TryGetValue(checkpoint.Size, out var root))
+            {
+                refusal = $"my tree does not have {checkpoint.Size} leaves";
+                return false;
+            }
+
+            if (!root.AsSpan().SequenceEqual(checkpoint.Root))
+            {
+                refusal = $"my tree at size {checkpoint.Size} has another root";
+                return false;
+            }
+
+            signature = SignedNote.Sign(checkpoint.Body(), [key]).Signatures[0];
+            refusal = string.Empty;
+            return true;
+        }
+    }
+
+    [Fact]
+    public async Task Members_cosign_only_checkpoints_of_their_own_tree()
+    {
+        await using var cluster = await ReplicaCluster.StartAsync(3);
+        var root = SHA256.HashData("tree of 5"u8);
+        var other = SHA256.HashData("another tree of 5"u8);
+        var replicas = cluster.Running.ToList();
+        replicas[0].Peers.Cosigner = new TreeCosigner(cluster.Keys[0], new() { [5] = root });
+        replicas[1].Peers.Cosigner = new TreeCosigner(cluster.Keys[1], new() { [5] = root });
+        replicas[2].Peers.Cosigner = new TreeCosigner(cluster.Keys[2], new() { [5] = other });
+
+        var checkpoint = new Checkpoint(cluster.Consortium.Origin, 5, root);
+        var own = SignedNote.Sign(checkpoint.Body(), [cluster.Keys[0]]);
+        using var collector = new CosignatureCollector(replicas[0].Peers);
+        var (note, refusals) = await collector.CollectAsync(own, CancellationToken.None);
+
+        Assert.Equal(["member-a", "member-b"], note.Signatures.Select(s => s.Name));
+        Assert.Equal("member-c: my tree at size 5 has another root", Assert.Single(refusals));
+        var verified = new CheckpointVerifier(cluster.Consortium).Verify(note.ToText());
+        Assert.True(verified.IsValid, verified.Reason);
+
+        var (larger, notYet) = await collector.CollectAsync(SignedNote.Sign(new Checkpoint(cluster.Consortium.Origin, 9, root).Body(), [cluster.Keys[0]]), CancellationToken.None);
+        Assert.Single(larger.Signatures);
+        Assert.All(notYet, r => Assert.Contains("does not have 9 leaves", r, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Cosign_refuses_other_ledgers_malformed_bodies_and_strangers()
+    {
+        await using var cluster = await ReplicaCluster.StartAsync(3);
+        var target = cluster.Consortium.Members[1];
+        using var channel = GrpcChannel.ForAddress(target.Address!);
+        var client = new Peer.PeerClient(channel);
+        Metadata Headers(SignerKey key) => new()
+        {
+            { PeerHandshake.HeaderName, PeerHandshake.CallerHeader(key, cluster.Consortium.Origin, target.Id, (ulong)DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()) },
+        };
+
+        var foreign = new Checkpoint("ledger.test/other", 1, new byte[32]).Body();
+        var wrongOrigin = await Assert.ThrowsAsync<RpcException>(async () =>
+            await client.CosignAsync(new CosignRequest { CheckpointBody = foreign }, Headers(cluster.Keys[0])));
+        Assert.Equal(StatusCode.InvalidArgument, wrongOrigin.StatusCode);
+
+        var malformed = await Assert.ThrowsAsync<RpcException>(async () =>
+            await client.CosignAsync(new CosignRequest { CheckpointBody = "nonsense" }, Headers(cluster.Keys[0])));
+        Assert.Equal(StatusCode.InvalidArgument, malformed.StatusCode);
+
+        var body = new Checkpoint(cluster.Consortium.Origin, 1, new byte[32]).Body();
+        var stranger = await Assert.ThrowsAsync<RpcException>(async () =>
+            await client.CosignAsync(new CosignRequest { CheckpointBody = body }, Headers(SignerKey.Generate("member-q"))));
+        Assert.Equal(StatusCode.Unauthenticated, stranger.StatusCode);
+
+        var starting = await client.CosignAsync(new CosignRequest { CheckpointBody = body }, Headers(cluster.Keys[0]));
+        Assert.Equal(string.Empty, starting.SignatureLine);
+        Assert.Equal("this member is still starting", starting.Refusal);
+    }
+}
