@@ -50,7 +50,7 @@ internal sealed class LedgerState
         Invariant.Check(index == applied.BatchIndex + 1);
         Invariant.Check(batch.TimestampMs >= applied.TimestampMs);
         using var write = _store.CreateBatch();
-        var seen = new Dictionary<(string, string), ulong>();
+        var seen = new Dictionary<byte[], ulong>(ByteArrayComparer.Instance);
         var leafHashes = new List<byte>();
         var outcomes = new List<EntryOutcome>(batch.Entries.Count);
         foreach (var entry in batch.Entries)
@@ -85,7 +85,7 @@ internal sealed class LedgerState
         ulong timestampMs,
         ulong sizeBefore,
         IKeyValueBatch write,
-        Dictionary<(string, string), ulong> seen,
+        Dictionary<byte[], ulong> seen,
         List<byte> leafHashes)
     {
         var indices = new ulong[entry.Digests.Count];
@@ -93,11 +93,17 @@ internal sealed class LedgerState
         for (var i = 0; i < entry.Digests.Count; i++)
         {
             var digest = entry.Digests[i];
-            var seenKey = (entry.Issuer, Convert.ToHexStringLower(digest));
-            var stored = _store.Get(StateKeys.DigestKey(digest, entry.Issuer));
-            if (stored is not null || seen.TryGetValue(seenKey, out indices[i]))
+            var digestKey = StateKeys.DigestKey(digest, entry.Issuer);
+            if (seen.TryGetValue(digestKey, out indices[i]))
             {
-                indices[i] = stored is null ? indices[i] : StateKeys.DecodeIndex(stored);
+                existed[i] = true;
+                continue;
+            }
+
+            var stored = _store.Get(digestKey);
+            if (stored is not null)
+            {
+                indices[i] = StateKeys.DecodeIndex(stored);
                 existed[i] = true;
                 continue;
             }
@@ -105,9 +111,9 @@ internal sealed class LedgerState
             var leafIndex = sizeBefore + (ulong)(leafHashes.Count / MerkleHash.Size);
             var leafBytes = new Leaf(LeafKind.Anchor, timestampMs, entry.Issuer, digest).Encode();
             write.Put(StateKeys.LeafKey(leafIndex), leafBytes);
-            write.Put(StateKeys.DigestKey(digest, entry.Issuer), StateKeys.EncodeIndex(leafIndex));
+            write.Put(digestKey, StateKeys.EncodeIndex(leafIndex));
             leafHashes.AddRange(MerkleHash.Leaf(leafBytes));
-            seen[seenKey] = leafIndex;
+            seen[digestKey] = leafIndex;
             indices[i] = leafIndex;
         }
 
@@ -168,5 +174,20 @@ internal sealed class LedgerState
         Invariant.Check(index < checkpoint.TreeSize);
         var proof = _tree.InclusionProof(index, checkpoint.TreeSize);
         return new Receipt(LeafBytes(index), index, proof, checkpoint.Text).ToText();
+    }
+}
+
+/// <summary>Equality of byte arrays by content (keys of the within-batch dedupe map).</summary>
+internal sealed class ByteArrayComparer : IEqualityComparer<byte[]>
+{
+    public static readonly ByteArrayComparer Instance = new();
+
+    public bool Equals(byte[]? x, byte[]? y) => x.AsSpan().SequenceEqual(y);
+
+    public int GetHashCode(byte[] obj)
+    {
+        var hash = new HashCode();
+        hash.AddBytes(obj);
+        return hash.ToHashCode();
     }
 }
