@@ -13,9 +13,9 @@ namespace Ledger.Storage;
 /// </summary>
 /// <remarks>
 /// Contract: once <see cref="Append"/> returns, <see cref="Size"/> and every read reflect the new
-/// leaves, served from memory until the caller writes the batch. If that write fails the process
-/// must stop (fail-stop): the in-memory tree is then ahead of the store, and a restart reloads the
-/// tree from what the store durably holds.
+/// leaves, served from memory until the caller writes the batch; write it before the next append.
+/// If that write fails the process must stop (fail-stop): the in-memory tree is then ahead of the
+/// store, and a restart reloads the tree from what the store durably holds.
 /// </remarks>
 public sealed partial class TileTree
 {
