@@ -128,6 +128,7 @@ internal sealed partial class SimulationCluster
         }
 
         Apply(host, ready);
+        CompleteReads(host, ready);
         node.Advance();
     }
 
@@ -192,6 +193,38 @@ internal sealed partial class SimulationCluster
             }
 
             host.AppliedIndex = entry.Index;
+        }
+    }
+
+    /// <summary>
+    /// Linearizable reads (dissertation §6.4): a read index covers every entry committed anywhere
+    /// before the read was requested, and never exceeds what the serving node has committed.
+    /// </summary>
+    private void ReadSomething()
+    {
+        if (_random.NextInt(8) != 0 || Leader() is not { } leader)
+        {
+            return;
+        }
+
+        ulong context = _nextReadContext++;
+        ReadIndexStatus status = leader.Node!.ReadIndex(context);
+        if (status == ReadIndexStatus.Pending)
+        {
+            _pendingReads[context] = (ulong)_committedTerms.Count - 1;
+        }
+
+        TraceNumbers("read", leader.Id, context, (ulong)status);
+    }
+
+    private void CompleteReads(SimHost host, Ready ready)
+    {
+        foreach (ReadState read in ready.ReadStates)
+        {
+            Require(_pendingReads.Remove(read.RequestContext, out ulong committedBefore), $"n{host.Id} completed unknown read {read.RequestContext}");
+            Require(read.Index >= committedBefore, $"n{host.Id} served read {read.RequestContext} at {read.Index}, before the committed {committedBefore}");
+            Require(read.Index <= host.Node!.CommitIndex, $"n{host.Id} served read {read.RequestContext} at {read.Index} beyond its commit");
+            ReadsServed++;
         }
     }
 

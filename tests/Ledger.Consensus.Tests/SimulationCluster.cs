@@ -116,6 +116,8 @@ internal sealed partial class SimulationCluster
     private readonly Dictionary<(ulong Voter, ulong Term), ulong> _votes = [];
     private readonly Dictionary<ulong, (ulong Index, ulong Term)> _proposals = [];
     private readonly HashSet<ulong> _acknowledged = [];
+    private readonly Dictionary<ulong, ulong> _pendingReads = [];
+    private ulong _nextReadContext = 1;
     private long _step;
     private long _sequence;
     private ulong _nextProposalId = 1;
@@ -166,6 +168,8 @@ internal sealed partial class SimulationCluster
     public long StepsRun => _step;
 
     public int AcknowledgedCount => _acknowledged.Count;
+
+    public int ReadsServed { get; private set; }
 
     /// <summary>Folds numbers into the trace hash; formats text only when a full trace is kept.</summary>
     private void TraceNumbers(string tag, ulong a, ulong b, ulong c)
@@ -259,6 +263,7 @@ internal sealed partial class SimulationCluster
         }
 
         ProposeSomething();
+        ReadSomething();
         CheckInvariants();
     }
 

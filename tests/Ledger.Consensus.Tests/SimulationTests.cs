@@ -25,6 +25,7 @@ public sealed class SimulationTests(ITestOutputHelper output)
         var failures = new List<string>();
         long totalSteps = 0;
         long acknowledged = 0;
+        long reads = 0;
         var clock = Stopwatch.StartNew();
         Parallel.For(0L, (long)count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, offset =>
         {
@@ -50,9 +51,10 @@ public sealed class SimulationTests(ITestOutputHelper output)
 
             Interlocked.Add(ref totalSteps, cluster.StepsRun);
             Interlocked.Add(ref acknowledged, cluster.AcknowledgedCount);
+            Interlocked.Add(ref reads, cluster.ReadsServed);
         });
         clock.Stop();
-        output.WriteLine($"Simulation covered seeds [{first}, {first + count}) with {steps} faulty steps each: {totalSteps} steps in total, {acknowledged} proposals acknowledged, {clock.Elapsed.TotalSeconds:F1} s, {totalSteps / Math.Max(clock.Elapsed.TotalSeconds, 1e-9):F0} steps/s");
+        output.WriteLine($"Simulation covered seeds [{first}, {first + count}) with {steps} faulty steps each: {totalSteps} steps in total, {acknowledged} proposals acknowledged, {reads} linearizable reads served, {clock.Elapsed.TotalSeconds:F1} s, {totalSteps / Math.Max(clock.Elapsed.TotalSeconds, 1e-9):F0} steps/s");
         failures.Sort(StringComparer.Ordinal);
         Assert.True(failures.Count == 0, string.Join("\n", failures.Take(10)));
     }
@@ -70,5 +72,6 @@ public sealed class SimulationTests(ITestOutputHelper output)
         Assert.Equal(first.TraceHash, second.TraceHash);
         Assert.NotEqual(first.TraceText, other.TraceText);
         Assert.True(first.AcknowledgedCount > 0, "the simulation must make progress");
+        Assert.True(first.ReadsServed > 0, "the simulation must serve reads");
     }
 }
