@@ -63,11 +63,11 @@ public sealed class SimulationTests(ITestOutputHelper output)
     public void Simulation_same_seed_gives_byte_identical_traces()
     {
         var first = new SimulationCluster(42, keepTrace: true);
-        first.Run(600);
+        first.Run(2000);
         var second = new SimulationCluster(42, keepTrace: true);
-        second.Run(600);
+        second.Run(2000);
         var other = new SimulationCluster(43, keepTrace: true);
-        other.Run(600);
+        other.Run(2000);
         Assert.Equal(first.TraceText, second.TraceText);
         Assert.Equal(first.TraceHash, second.TraceHash);
         Assert.NotEqual(first.TraceText, other.TraceText);
