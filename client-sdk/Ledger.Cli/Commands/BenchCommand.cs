@@ -13,6 +13,8 @@ namespace Ledger.Cli.Commands;
 /// N concurrent clients, each anchoring B fresh random digests per request, for S seconds. The
 /// last line is <c>digests_per_s=&lt;n&gt; p50_ms=&lt;x&gt; p99_ms=&lt;y&gt; max_ms=&lt;z&gt; errors=&lt;k&gt;</c>.
 /// <c>--log</c> appends each acknowledged digest (hex) as soon as its request succeeds.
+/// <c>--receipts</c> measures receipt serving instead: the clients fetch receipts of digests
+/// sampled from the log (naming the leaf's issuer, as a verifier holding the credential would), and the last line starts with <c>receipts_per_s=</c>.
 /// Exit 0; 1 if any request failed.
 /// </summary>
 internal static class BenchCommand
@@ -30,14 +32,8 @@ internal static class BenchCommand
         var batch = new Option<int>("--batch") { Description = "Digests per request", DefaultValueFactory = _ => 100 };
         var seconds = new Option<int>("--seconds") { Description = "Duration", DefaultValueFactory = _ => 10 };
         var log = new Option<string?>("--log") { Description = "Append every acknowledged digest (hex, one per line) to this file" };
-        var command = new Command("bench", "Load a node with concurrent anchor requests and report throughput and latency.") { node, issuerKey, clients, batch, seconds, log };
-        command.Validators.Add(result =>
-        {
-            if (result.GetValue(clients) is < 1 or > ClientsMax || result.GetValue(batch) is < 1 or > BatchMax || result.GetValue(seconds) is < 1 or > SecondsMax)
-            {
-                result.AddError($"need 1 <= --clients <= {ClientsMax}, 1 <= --batch <= {BatchMax}, 1 <= --seconds <= {SecondsMax}");
-            }
-        });
+        var receipts = new Option<bool>("--receipts") { Description = "Instead of anchoring, fetch receipts of digests already in the log (sampled with GetEntries)" };
+        var command = new Command("bench", "Load a node with concurrent anchor requests and report throughput and latency.") { node, issuerKey, clients, batch, seconds, log, receipts };
         command.SetAction((parseResult, cancellationToken) => RunAsync(
             new BenchSettings(
                 parseResult.GetValue(node)!,
@@ -45,15 +41,21 @@ internal static class BenchCommand
                 parseResult.GetValue(clients),
                 parseResult.GetValue(batch),
                 parseResult.GetValue(seconds),
-                parseResult.GetValue(log)),
+                parseResult.GetValue(log),
+                parseResult.GetValue(receipts)),
             cancellationToken));
         return command;
     }
 
-    private sealed record BenchSettings(string Nodes, string IssuerKey, int Clients, int Batch, int Seconds, string? LogPath);
+    private sealed record BenchSettings(string Nodes, string IssuerKey, int Clients, int Batch, int Seconds, string? LogPath, bool Receipts);
 
     private static async Task<int> RunAsync(BenchSettings settings, CancellationToken cancellationToken)
     {
+        if (settings.Clients is < 1 or > ClientsMax || settings.Batch is < 1 or > BatchMax || settings.Seconds is < 1 or > SecondsMax)
+        {
+            throw new CommandException(ExitCodes.Usage, $"need 1 <= --clients <= {ClientsMax}, 1 <= --batch <= {BatchMax}, 1 <= --seconds <= {SecondsMax}");
+        }
+
         var key = CliSupport.LoadSignerKey(settings.IssuerKey);
         var options = LedgerClientOptions.Default with { AttemptsMax = 1, CallTimeout = TimeSpan.FromSeconds(10) };
         using var client = new LedgerClient(CliSupport.ParseNodes(settings.Nodes), options);
@@ -69,15 +71,26 @@ internal static class BenchCommand
 
         await using var log = settings.LogPath is null ? null : new StreamWriter(settings.LogPath, append: true);
         var recorder = new BenchRecorder(log);
+        var sample = settings.Receipts ? await SampleDigestsAsync(client, cancellationToken) : [];
+        if (settings.Receipts && sample.Length == 0)
+        {
+            Console.Error.WriteLine("ledger: the log is empty: anchor something before benchmarking receipts");
+            return ExitCodes.Failed;
+        }
+
         var clock = Stopwatch.StartNew();
         var end = TimeSpan.FromSeconds(settings.Seconds);
         var workers = Enumerable.Range(0, settings.Clients)
-            .Select(_ => Task.Run(() => RunClientAsync(client, key, settings.Batch, clock, end, recorder, cancellationToken), cancellationToken))
+            .Select(_ => Task.Run(
+                () => settings.Receipts
+                    ? RunReceiptClientAsync(client, sample, clock, end, recorder, cancellationToken)
+                    : RunClientAsync(client, key, settings.Batch, clock, end, recorder, cancellationToken),
+                cancellationToken))
             .ToArray();
         await Task.WhenAll(workers);
         var elapsedSeconds = clock.Elapsed.TotalSeconds;
         Console.WriteLine($"clients={settings.Clients} batch={settings.Batch} seconds={elapsedSeconds:F1} requests={recorder.Requests} digests={recorder.Digests}");
-        Console.WriteLine(recorder.Summary(elapsedSeconds));
+        Console.WriteLine(recorder.Summary(elapsedSeconds, settings.Receipts ? "receipts_per_s" : "digests_per_s"));
         return recorder.Errors == 0 ? ExitCodes.Ok : ExitCodes.Failed;
     }
 
@@ -106,6 +119,53 @@ internal static class BenchCommand
         }
     }
 
+    private const int SampledPagesMax = 20;
+
+    /// <summary>Digests of leaves read from up to <see cref="SampledPagesMax"/> pages of 1,000 at random places in the log.</summary>
+    private static async Task<(byte[] Digest, string Issuer)[]> SampleDigestsAsync(LedgerClient client, CancellationToken cancellationToken)
+    {
+        var size = (await client.GetStatusAsync(cancellationToken)).TreeSize;
+        var digests = new List<(byte[] Digest, string Issuer)>();
+        for (var page = 0; page < SampledPagesMax && size > 0; page++)
+        {
+            var start = (ulong)Random.Shared.NextInt64((long)size);
+            foreach (var bytes in await client.GetEntriesAsync(start, 1000, cancellationToken))
+            {
+                if (Leaf.TryDecode(bytes, out var leaf, out _))
+                {
+                    digests.Add((leaf!.Digest, leaf.Issuer));
+                }
+            }
+        }
+
+        return [.. digests];
+    }
+
+    private static async Task RunReceiptClientAsync(
+        LedgerClient client, (byte[] Digest, string Issuer)[] sample, Stopwatch clock, TimeSpan end, BenchRecorder recorder, CancellationToken cancellationToken)
+    {
+        while (clock.Elapsed < end && !cancellationToken.IsCancellationRequested)
+        {
+            var (digest, issuer) = sample[Random.Shared.Next(sample.Length)];
+            var started = clock.Elapsed;
+            try
+            {
+                var receipt = await client.GetReceiptAsync(digest, issuer, cancellationToken);
+                if (receipt is null)
+                {
+                    recorder.Failed(new RpcException(new Status(StatusCode.NotFound, "sampled digest has no receipt")));
+                    continue;
+                }
+
+                recorder.Succeeded([digest], (clock.Elapsed - started).TotalMilliseconds, logDigests: false);
+            }
+            catch (RpcException exception)
+            {
+                recorder.Failed(exception);
+            }
+        }
+    }
+
     private sealed class BenchRecorder(StreamWriter? log)
     {
         private readonly Lock _lock = new();
@@ -117,7 +177,7 @@ internal static class BenchCommand
 
         public long Errors { get; private set; }
 
-        public void Succeeded(byte[][] digests, double latencyMs)
+        public void Succeeded(byte[][] digests, double latencyMs, bool logDigests = true)
         {
             lock (_lock)
             {
@@ -128,7 +188,7 @@ internal static class BenchCommand
                     _latenciesMs.Add(latencyMs);
                 }
 
-                if (log is not null)
+                if (log is not null && logDigests)
                 {
                     foreach (var digest in digests)
                     {
@@ -153,7 +213,7 @@ internal static class BenchCommand
             }
         }
 
-        public string Summary(double elapsedSeconds)
+        public string Summary(double elapsedSeconds, string rateName)
         {
             lock (_lock)
             {
@@ -161,7 +221,7 @@ internal static class BenchCommand
                 var rate = elapsedSeconds > 0 ? Digests / elapsedSeconds : 0;
                 return string.Create(
                     CultureInfo.InvariantCulture,
-                    $"digests_per_s={rate:F0} p50_ms={Percentile(0.50):F2} p99_ms={Percentile(0.99):F2} max_ms={Percentile(1.0):F2} errors={Errors}");
+                    $"{rateName}={rate:F0} p50_ms={Percentile(0.50):F2} p99_ms={Percentile(0.99):F2} max_ms={Percentile(1.0):F2} errors={Errors}");
             }
         }
 

@@ -26,7 +26,9 @@ internal sealed class NodeHost : IAsyncDisposable
     /// <summary>Builds, replays the log, starts serving, and prints where everything is to <paramref name="output"/>.</summary>
     public static async Task<NodeHost> StartAsync(string[] args, TextWriter output)
     {
+        var started = System.Diagnostics.Stopwatch.StartNew();
         var (app, node) = NodeProgram.Build(args);
+        var openedMs = started.ElapsedMilliseconds;
         try
         {
             node.Start();
@@ -41,6 +43,7 @@ internal sealed class NodeHost : IAsyncDisposable
 
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         await output.WriteAsync(LedgerNode.Describe(node.Files, address, address.StartsWith("http:", StringComparison.Ordinal)));
+        await output.WriteAsync($"  ready in {started.ElapsedMilliseconds} ms (state opened in {openedMs} ms); tree size {node.State.TreeSize}\n");
         await output.FlushAsync();
         return new NodeHost(app, node, address);
     }
