@@ -149,6 +149,19 @@ public sealed class LedgerClient : IDisposable
         return response.Proof.Select(hash => hash.ToByteArray()).ToArray();
     }
 
+    /// <summary>
+    /// Fetches the node's latest checkpoint and offers it to <paramref name="trustedState"/>, which
+    /// accepts it only if it verifies and is consistent with the checkpoint it already trusts
+    /// (the consistency proof comes from this node). A <see cref="TrustDecision.Rejected"/> result
+    /// means the node showed a history that contradicts what this client saw before.
+    /// </summary>
+    public async Task<TrustUpdate> RefreshTrustedCheckpointAsync(TrustedStateStore trustedState, CheckpointVerifier verifier, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(trustedState);
+        var checkpoint = await GetCheckpointAsync(cancellationToken);
+        return await trustedState.OfferAsync(checkpoint, verifier, GetConsistencyProofAsync, cancellationToken);
+    }
+
     /// <summary>Leaf bytes for indices [start, start + count).</summary>
     public async Task<IReadOnlyList<byte[]>> GetEntriesAsync(ulong start, ulong count, CancellationToken cancellationToken = default)
     {

@@ -9,6 +9,7 @@ internal sealed class InProcessNode : IAsyncDisposable
 {
     private readonly TempDir _dir;
     private readonly string[] _args;
+    private readonly SignerKey? _issuerKey;
 
     private InProcessNode(TempDir dir, string[] args, NodeHost host)
     {
@@ -17,7 +18,8 @@ internal sealed class InProcessNode : IAsyncDisposable
         Host = host;
         Channel = GrpcChannel.ForAddress(host.Address, new GrpcChannelOptions { MaxSendMessageSize = null, MaxReceiveMessageSize = null });
         Client = new Sdk.Protos.V1.Ledger.LedgerClient(Channel);
-        IssuerKey = SignerKey.Load(host.Node.Files.DevelopmentIssuerKeyPath!);
+        var issuerKeyPath = host.Node.Files.DevelopmentIssuerKeyPath;
+        _issuerKey = issuerKeyPath is null ? null : SignerKey.Load(issuerKeyPath);
     }
 
     public NodeHost Host { get; }
@@ -26,7 +28,8 @@ internal sealed class InProcessNode : IAsyncDisposable
 
     public Sdk.Protos.V1.Ledger.LedgerClient Client { get; }
 
-    public SignerKey IssuerKey { get; }
+    /// <summary>The development issuer's key (only for a node that created the development ledger).</summary>
+    public SignerKey IssuerKey => _issuerKey ?? throw new InvalidOperationException("this node has no development issuer key");
 
     public string Origin => Host.Node.Consortium.Origin;
 
