@@ -46,6 +46,25 @@ public sealed class LedgerStateTests
     }
 
     [Fact]
+    public void Dedupe_stays_exact_once_the_digest_filter_answers_for_stored_keys()
+    {
+        using var store = new InMemoryKeyValueStore();
+        var before = new LedgerState(store, digestFilterBitsLog2: 10);
+        before.Apply(1, new Batch(10, [Entry("alpha", 1, Enumerable.Range(0, 200).ToArray())]));
+
+        var state = new LedgerState(store, digestFilterBitsLog2: 10);
+        state.PopulateDigestFilter();
+        var outcome = state.Apply(2, new Batch(11, [Entry("alpha", 2, 5, 500, 199, 500), Entry("beta", 3, 5)]))!;
+        Assert.Equal([5UL, 200UL, 199UL, 200UL], outcome[0].LeafIndices);
+        Assert.Equal([true, false, true, true], outcome[0].Existed);
+        Assert.Equal([201UL], outcome[1].LeafIndices);
+        var again = state.Apply(3, new Batch(12, [Entry("beta", 4, 5), Entry("alpha", 5, 500)]))!;
+        Assert.Equal([201UL], again[0].LeafIndices);
+        Assert.Equal([200UL], again[1].LeafIndices);
+        Assert.Equal(202UL, state.TreeSize);
+    }
+
+    [Fact]
     public void Leaves_carry_the_batch_timestamp_and_issuer()
     {
         using var store = new InMemoryKeyValueStore();

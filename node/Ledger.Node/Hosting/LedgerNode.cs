@@ -78,6 +78,7 @@ internal sealed partial class LedgerNode : IAsyncDisposable
     /// <summary>Replays the unapplied log, signs a checkpoint if none covers the tree, starts the loops.</summary>
     public void Start()
     {
+        _loops.Add(Task.Run(State.PopulateDigestFilter));
         _loops.Add(Task.Run(() => ApplyLoopAsync(_stopping.Token)));
         _loops.Add(Task.Run(() => Batcher.RunAsync(_stopping.Token)));
         _loops.Add(Task.Run(() => Signer.RunAsync(_stopping.Token)));

@@ -17,11 +17,13 @@ internal sealed class LedgerState
 {
     private readonly IKeyValueStore _store;
     private readonly TileTree _tree;
+    private readonly DigestFilter _filter;
     private AppliedPosition _applied;
 
-    public LedgerState(IKeyValueStore store)
+    public LedgerState(IKeyValueStore store, int digestFilterBitsLog2 = DigestFilter.BitsLog2Default)
     {
         _store = store;
+        _filter = new DigestFilter(digestFilterBitsLog2);
         _tree = new TileTree(store);
         var applied = store.Get(StateKeys.AppliedKey);
         _applied = applied is null ? AppliedPosition.Start : AppliedPosition.Decode(applied);
@@ -62,9 +64,28 @@ internal sealed class LedgerState
         write.Put(StateKeys.AppliedKey, next.Encode());
         _tree.Append(write, CollectionsMarshal.AsSpan(leafHashes));
         _store.Write(write, sync: false);
+        foreach (var key in seen.Keys)
+        {
+            _filter.Add(key);
+        }
+
         Invariant.Check(_tree.Size == next.TreeSize);
         Volatile.Write(ref _applied, next);
         return outcomes.Select(outcome => outcome with { TreeSize = next.TreeSize }).ToArray();
+    }
+
+    /// <summary>
+    /// Adds every stored digest key to the dedupe filter, then lets apply trust its "certainly
+    /// absent" answers. Runs concurrently with apply (which adds the keys it writes itself).
+    /// </summary>
+    public void PopulateDigestFilter()
+    {
+        foreach (var (key, _) in StateKeys.ScanPrefix(_store, [StateKeys.DigestIndex]))
+        {
+            _filter.Add(key);
+        }
+
+        _filter.MarkComplete();
     }
 
     /// <summary>
@@ -100,7 +121,7 @@ internal sealed class LedgerState
                 continue;
             }
 
-            var stored = _store.Get(digestKey);
+            var stored = _filter.MayContain(digestKey) ? _store.Get(digestKey) : null;
             if (stored is not null)
             {
                 indices[i] = StateKeys.DecodeIndex(stored);

@@ -1,0 +1,74 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using Ledger.Sdk;
+
+namespace Ledger.Node.State;
+
+/// <summary>
+/// An in-memory Bloom filter over the digest index keys, so that apply skips the store lookup for
+/// a digest that was certainly never anchored (the common case). Two bit positions per key, a
+/// fixed number of bits (memory bounded whatever the log size; a fuller filter only answers
+/// "maybe" more often, which costs a lookup, never a wrong answer). Until <see cref="MarkComplete"/>
+/// (after the keys already stored have been added) every answer is "maybe".
+/// </summary>
+internal sealed class DigestFilter
+{
+    /// <summary>Default size: 2^28 bits (32 MiB); about 0.5% false positives at 10 million digests.</summary>
+    public const int BitsLog2Default = 28;
+
+    private readonly long[] _words;
+    private readonly ulong _mask;
+    private readonly ulong _seed = BinaryPrimitives.ReadUInt64LittleEndian(RandomNumberGenerator.GetBytes(8));
+    private volatile bool _complete;
+
+    public DigestFilter(int bitsLog2 = BitsLog2Default)
+    {
+        Invariant.Check(bitsLog2 is >= 10 and <= 34);
+        _words = new long[1L << (bitsLog2 - 6)];
+        _mask = (1UL << bitsLog2) - 1;
+    }
+
+    public bool IsComplete => _complete;
+
+    public void MarkComplete() => _complete = true;
+
+    public void Add(ReadOnlySpan<byte> digestKey)
+    {
+        var (first, second) = Positions(digestKey);
+        Interlocked.Or(ref _words[first >> 6], 1L << (int)(first & 63));
+        Interlocked.Or(ref _words[second >> 6], 1L << (int)(second & 63));
+    }
+
+    /// <summary>False only when the key was certainly never added (and the filter is complete).</summary>
+    public bool MayContain(ReadOnlySpan<byte> digestKey)
+    {
+        if (!_complete)
+        {
+            return true;
+        }
+
+        var (first, second) = Positions(digestKey);
+        return (Volatile.Read(ref _words[first >> 6]) & (1L << (int)(first & 63))) != 0
+            && (Volatile.Read(ref _words[second >> 6]) & (1L << (int)(second & 63))) != 0;
+    }
+
+    private (ulong First, ulong Second) Positions(ReadOnlySpan<byte> digestKey)
+    {
+        Invariant.Check(digestKey.Length > 1 + Leaf.DigestLength);
+        var hash = new HashCode();
+        hash.AddBytes(digestKey[(1 + Leaf.DigestLength)..]);
+        var issuer = (ulong)(uint)hash.ToHashCode();
+        var a = BinaryPrimitives.ReadUInt64LittleEndian(digestKey[1..]) ^ _seed ^ (issuer * 0x9E3779B97F4A7C15UL);
+        var b = BinaryPrimitives.ReadUInt64LittleEndian(digestKey[9..]) ^ (_seed * 31) ^ issuer;
+        return (Mix(a) & _mask, Mix(b) & _mask);
+    }
+
+    private static ulong Mix(ulong value)
+    {
+        value ^= value >> 33;
+        value *= 0xFF51AFD7ED558CCDUL;
+        value ^= value >> 33;
+        value *= 0xC4CEB9FE1A85EC53UL;
+        return value ^ (value >> 33);
+    }
+}

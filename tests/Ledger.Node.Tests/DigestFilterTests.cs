@@ -1,0 +1,29 @@
+using Ledger.Node.State;
+
+namespace Ledger.Node.Tests;
+
+public sealed class DigestFilterTests
+{
+    private static byte[] Key(int i, string issuer = "alpha")
+    {
+        var digest = System.Security.Cryptography.SHA256.HashData(BitConverter.GetBytes(i));
+        return StateKeys.DigestKey(digest, issuer);
+    }
+
+    [Fact]
+    public void Everything_is_maybe_until_complete_and_added_keys_are_always_maybe()
+    {
+        var filter = new DigestFilter(16);
+        Assert.True(filter.MayContain(Key(1)));
+        for (var i = 0; i < 1000; i++)
+        {
+            filter.Add(Key(i));
+        }
+
+        filter.MarkComplete();
+        Assert.All(Enumerable.Range(0, 1000), i => Assert.True(filter.MayContain(Key(i))));
+        var falsePositives = Enumerable.Range(1000, 10_000).Count(i => filter.MayContain(Key(i)));
+        Assert.True(falsePositives < 500, $"{falsePositives} false positives of 10,000");
+        Assert.False(filter.MayContain(Key(1, "beta")) && filter.MayContain(Key(2, "beta")) && filter.MayContain(Key(3, "beta")));
+    }
+}
