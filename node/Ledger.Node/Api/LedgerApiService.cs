@@ -44,8 +44,13 @@ internal sealed class LedgerApiService : Sdk.Protos.V1.Ledger.LedgerBase
         {
             outcome = await pending.Completion.Task.WaitAsync(_node.Stopping);
         }
-        catch (Exception exception) when (exception is not OperationCanceledException)
+        catch (OperationCanceledException)
         {
+            throw new RpcException(new Status(StatusCode.Unavailable, "the node is stopping; retry with a fresh nonce (a digest already anchored keeps its leaf)"));
+        }
+        catch (Exception exception)
+        {
+            _node.Admission.Release(admission.Entry);
             throw new RpcException(new Status(StatusCode.Unavailable, $"the batch could not be made durable: {exception.Message}"));
         }
 
@@ -83,7 +88,14 @@ internal sealed class LedgerApiService : Sdk.Protos.V1.Ledger.LedgerBase
         {
             using var wait = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
             wait.CancelAfter(ReceiptCheckpointWaitMs);
-            checkpoint = await _node.Signer.WaitForSizeAsync(index + 1, wait.Token);
+            try
+            {
+                checkpoint = await _node.Signer.WaitForSizeAsync(index + 1, wait.Token);
+            }
+            catch (OperationCanceledException) when (!context.CancellationToken.IsCancellationRequested)
+            {
+                throw new RpcException(new Status(StatusCode.Unavailable, $"leaf {index} is not yet covered by a signed checkpoint; retry in a moment"));
+            }
         }
 
         return new GetReceiptResponse { Receipt = _node.State.BuildReceipt(index, checkpoint), LeafIndex = index };
