@@ -11,9 +11,9 @@ public sealed class QueueLimitTests
     [Fact]
     public async Task A_full_queue_is_refused_as_resource_exhausted_and_the_queued_request_still_lands()
     {
-        // The batcher lingers a second before each cut, so the first request holds the whole queue meanwhile.
+        // The batcher lingers three seconds before each cut, so the first request holds the whole queue meanwhile.
         await using var node = await InProcessNode.StartAsync(
-            "--digests-per-request-max", "50", "--queue-digests-max", "50", "--batch-digests-max", "50", "--batch-linger-ms", "1000");
+            "--digests-per-request-max", "50", "--queue-digests-max", "50", "--batch-digests-max", "50", "--batch-linger-ms", "3000");
         var first = LedgerClient.BuildAnchorRequest(node.Origin, node.IssuerKey, Enumerable.Range(0, 50).Select(_ => RandomNumberGenerator.GetBytes(32)).ToArray(), false);
         var queued = node.Client.AnchorAsync(first).ResponseAsync;
         while (node.Host.Node.Batcher.QueuedDigests < 50)

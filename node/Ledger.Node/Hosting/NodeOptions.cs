@@ -71,9 +71,9 @@ internal sealed class NodeOptions
             return "Ledger: need 1 <= BatchDigestsMax <= QueueDigestsMax and DigestsPerRequestMax <= QueueDigestsMax";
         }
 
-        if (InFlightBatchesMax is < 1 or > 1024 || BatchLingerMs is < 0 or > 1000 || CheckpointIntervalMs is < 0 or > 60_000)
+        if (InFlightBatchesMax is < 1 or > 1024 || BatchLingerMs is < 0 or > 5000 || CheckpointIntervalMs is < 0 or > 60_000)
         {
-            return "Ledger: InFlightBatchesMax 1..1024, BatchLingerMs 0..1000, CheckpointIntervalMs 0..60000";
+            return "Ledger: InFlightBatchesMax 1..1024, BatchLingerMs 0..5000, CheckpointIntervalMs 0..60000";
         }
 
         if (NonceWindowMs < 1_000 || NoncesMax < 1_000)
