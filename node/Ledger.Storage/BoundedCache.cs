@@ -1,11 +1,12 @@
 namespace Ledger.Storage;
 
-/// <summary>A least-recently-used map holding at most <see cref="EntriesMax"/> entries. Not thread-safe.</summary>
+/// <summary>A least-recently-used map holding at most <see cref="EntriesMax"/> entries. Thread-safe (one short lock).</summary>
 internal sealed class BoundedCache<TKey, TValue>
     where TKey : notnull
 {
     private readonly Dictionary<TKey, LinkedListNode<(TKey Key, TValue Value)>> _index;
     private readonly LinkedList<(TKey Key, TValue Value)> _recency = new();
+    private readonly Lock _gate = new();
 
     public BoundedCache(int entriesMax)
     {
@@ -16,16 +17,28 @@ internal sealed class BoundedCache<TKey, TValue>
 
     public int EntriesMax { get; }
 
-    public int Count => _index.Count;
+    public int Count
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _index.Count;
+            }
+        }
+    }
 
     public bool TryGet(TKey key, out TValue value)
     {
-        if (_index.TryGetValue(key, out var node))
+        lock (_gate)
         {
-            _recency.Remove(node);
-            _recency.AddFirst(node);
-            value = node.Value.Value;
-            return true;
+            if (_index.TryGetValue(key, out var node))
+            {
+                _recency.Remove(node);
+                _recency.AddFirst(node);
+                value = node.Value.Value;
+                return true;
+            }
         }
 
         value = default!;
@@ -39,24 +52,30 @@ internal sealed class BoundedCache<TKey, TValue>
             return;
         }
 
-        if (_index.TryGetValue(key, out var existing))
+        lock (_gate)
         {
-            _recency.Remove(existing);
-            _index.Remove(key);
-        }
-        else if (_index.Count >= EntriesMax)
-        {
-            var oldest = _recency.Last!;
-            _recency.RemoveLast();
-            _index.Remove(oldest.Value.Key);
-        }
+            if (_index.TryGetValue(key, out var existing))
+            {
+                _recency.Remove(existing);
+                _index.Remove(key);
+            }
+            else if (_index.Count >= EntriesMax)
+            {
+                var oldest = _recency.Last!;
+                _recency.RemoveLast();
+                _index.Remove(oldest.Value.Key);
+            }
 
-        _index[key] = _recency.AddFirst((key, value));
+            _index[key] = _recency.AddFirst((key, value));
+        }
     }
 
     public void Clear()
     {
-        _index.Clear();
-        _recency.Clear();
+        lock (_gate)
+        {
+            _index.Clear();
+            _recency.Clear();
+        }
     }
 }

@@ -13,7 +13,8 @@ public sealed partial class TileTree
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="size"/> is above <see cref="Size"/> or <paramref name="index"/> is not below <paramref name="size"/>.</exception>
     public byte[][] InclusionProof(ulong index, ulong size)
     {
-        lock (_lock)
+        _gate.EnterReadLock();
+        try
         {
             CheckSize(size, nameof(size));
             CheckIndex(index, size);
@@ -21,13 +22,18 @@ public sealed partial class TileTree
             AddPath(proof, index, size, 0);
             return [.. proof];
         }
+        finally
+        {
+            _gate.ExitReadLock();
+        }
     }
 
     /// <summary>The RFC 9162 §2.1.4.1 consistency proof from the tree of <paramref name="size1"/> leaves to that of <paramref name="size2"/>.</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="size2"/> is above <see cref="Size"/> or <paramref name="size1"/> is above <paramref name="size2"/>.</exception>
     public byte[][] ConsistencyProof(ulong size1, ulong size2)
     {
-        lock (_lock)
+        _gate.EnterReadLock();
+        try
         {
             CheckSize(size2, nameof(size2));
             if (size1 > size2)
@@ -49,6 +55,10 @@ public sealed partial class TileTree
 
             AddPath(proof, size1 - 1, size2, shift);
             return [.. proof];
+        }
+        finally
+        {
+            _gate.ExitReadLock();
         }
     }
 
@@ -106,7 +116,7 @@ public sealed partial class TileTree
         if (memoised)
         {
             Invariant.Check(_edgeRangeRoots.Count < EdgeRangeRootsMax);
-            _edgeRangeRoots[begin] = (byte[])accumulated.Clone();
+            _edgeRangeRoots.TryAdd(begin, (byte[])accumulated.Clone());
         }
 
         return accumulated;
@@ -152,7 +162,8 @@ public sealed partial class TileTree
             if (!_summaries.TryGet((level, tileIndex), out var summary) || !summary.Holds(heightInTile, position))
             {
                 var (tile, width) = TileEntries(level, tileIndex, widthNeeded);
-                summary = TileSummary.Build(tile, width, lowestHeight, _scratch);
+                Span<byte> scratch = stackalloc byte[TileLayout.TileBytesMax / 2];
+                summary = TileSummary.Build(tile, width, lowestHeight, scratch);
                 _summaries.Set((level, tileIndex), summary);
             }
 
@@ -164,7 +175,7 @@ public sealed partial class TileTree
     }
 
     /// <summary>Hashes a power-of-two run of at most 128 consecutive entries up to their common root.</summary>
-    private byte[] HashEntries(ReadOnlySpan<byte> entries)
+    private static byte[] HashEntries(ReadOnlySpan<byte> entries)
     {
         var count = entries.Length / MerkleHash.Size;
         Invariant.Check(BitOperations.IsPow2(count) && count <= TileLayout.TileWidthMax / 2);
@@ -173,8 +184,8 @@ public sealed partial class TileTree
             return entries.ToArray();
         }
 
-        var below = entries;
-        var level = _scratch.AsSpan();
+        scoped ReadOnlySpan<byte> below = entries;
+        Span<byte> level = stackalloc byte[TileLayout.TileBytesMax / 2];
         for (count >>= 1; count >= 1; count >>= 1)
         {
             for (var position = 0; position < count; position++)

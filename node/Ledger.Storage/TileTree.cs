@@ -9,7 +9,8 @@ namespace Ledger.Storage;
 /// The ledger's RFC 6962 Merkle tree, stored as C2SP tlog-tiles in an <see cref="IKeyValueStore"/>
 /// (layout in <c>docs/storage.md</c>). <see cref="Append"/> stages tiles and the new size into the
 /// caller's batch, so the node commits them atomically with its own keys. Roots and proofs for any
-/// size up to <see cref="Size"/> read O(log n) tiles. Thread-safe: one lock guards the whole tree.
+/// size up to <see cref="Size"/> read O(log n) tiles. Thread-safe: reads run concurrently with each
+/// other (caches have their own short locks); an append excludes them.
 /// </summary>
 /// <remarks>
 /// Contract: once <see cref="Append"/> returns, <see cref="Size"/> and every read reflect the new
@@ -17,6 +18,7 @@ namespace Ledger.Storage;
 /// If that write fails the process must stop (fail-stop): the in-memory tree is then ahead of the
 /// store, and a restart reloads the tree from what the store durably holds.
 /// </remarks>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "A tree lives as long as its store; the lock holds no resources until contended and the process releases them.")]
 public sealed partial class TileTree
 {
     /// <summary>First byte of every key the tree writes; other components use other prefixes.</summary>
@@ -44,13 +46,13 @@ public sealed partial class TileTree
     public const int TileCacheTilesDefault = 1_024;
 
     private readonly IKeyValueStore _store;
-    private readonly Lock _lock = new();
+    private readonly ReaderWriterLockSlim _gate = new(LockRecursionPolicy.NoRecursion);
     private readonly byte[][] _edgeTiles = new byte[TileLayout.LevelsMax][];
     private readonly int[] _edgeWidths = new int[TileLayout.LevelsMax];
     private readonly BoundedCache<(int Level, ulong Index), TileSummary> _summaries;
     private readonly BoundedCache<(int Level, ulong Index), byte[]> _fullTiles;
-    private readonly byte[] _scratch = new byte[TileLayout.TileBytesMax / 2];
-    private readonly Dictionary<ulong, byte[]> _edgeRangeRoots = [];
+    private readonly byte[] _appendScratch = new byte[TileLayout.TileBytesMax / 2];
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<ulong, byte[]> _edgeRangeRoots = new();
     private Dictionary<(int Level, ulong Index), byte[]> _lastStagedTiles = [];
     private ulong _size;
     private byte[]? _root;
@@ -82,9 +84,14 @@ public sealed partial class TileTree
     {
         get
         {
-            lock (_lock)
+            _gate.EnterReadLock();
+            try
             {
                 return _size;
+            }
+            finally
+            {
+                _gate.ExitReadLock();
             }
         }
     }
@@ -92,10 +99,21 @@ public sealed partial class TileTree
     /// <summary>The root at <see cref="Size"/> (the empty root for an empty tree).</summary>
     public byte[] Root()
     {
-        lock (_lock)
+        _gate.EnterReadLock();
+        try
         {
-            _root ??= RangeRoot(0, _size);
-            return (byte[])_root.Clone();
+            var root = Volatile.Read(ref _root);
+            if (root is null)
+            {
+                root = RangeRoot(0, _size);
+                Volatile.Write(ref _root, root);
+            }
+
+            return (byte[])root.Clone();
+        }
+        finally
+        {
+            _gate.ExitReadLock();
         }
     }
 
@@ -103,10 +121,16 @@ public sealed partial class TileTree
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="size"/> is above <see cref="Size"/>.</exception>
     public byte[] RootAt(ulong size)
     {
-        lock (_lock)
+        _gate.EnterReadLock();
+        try
         {
             CheckSize(size, nameof(size));
-            return size == _size && _root is not null ? (byte[])_root.Clone() : RangeRoot(0, size);
+            var root = Volatile.Read(ref _root);
+            return size == _size && root is not null ? (byte[])root.Clone() : RangeRoot(0, size);
+        }
+        finally
+        {
+            _gate.ExitReadLock();
         }
     }
 
@@ -114,10 +138,15 @@ public sealed partial class TileTree
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="index"/> is not below <see cref="Size"/>.</exception>
     public byte[] LeafHash(ulong index)
     {
-        lock (_lock)
+        _gate.EnterReadLock();
+        try
         {
             CheckIndex(index, _size);
             return SubtreeHash(0, index);
+        }
+        finally
+        {
+            _gate.ExitReadLock();
         }
     }
 
@@ -142,7 +171,8 @@ public sealed partial class TileTree
             throw new ArgumentException($"{count} leaf hashes in one append, the limit is {AppendLeafHashesMax}", nameof(leafHashes));
         }
 
-        lock (_lock)
+        _gate.EnterWriteLock();
+        try
         {
             if (count == 0)
             {
@@ -164,6 +194,10 @@ public sealed partial class TileTree
                 RestoreEdge(edgeBefore);
                 throw;
             }
+        }
+        finally
+        {
+            _gate.ExitWriteLock();
         }
     }
 
@@ -249,7 +283,7 @@ public sealed partial class TileTree
             var tile = (byte[])_edgeTiles[level].Clone();
             batch.Put(TileLayout.TileKey(level, tileIndex), tile);
             staged[(level, tileIndex)] = tile;
-            var summary = TileSummary.Build(tile, TileLayout.TileWidthMax, SummaryLowestHeight(level), _scratch);
+            var summary = TileSummary.Build(tile, TileLayout.TileWidthMax, SummaryLowestHeight(level), _appendScratch);
             _summaries.Set((level, tileIndex), summary);
             summary.Node(TileLayout.TileHeight, 0).CopyTo(carried);
             _edgeWidths[level] = 0;
