@@ -18,6 +18,7 @@ internal sealed class CheckpointSigner
     private readonly CheckpointArchive _archive;
     private readonly Func<ulong, byte[], string> _sign;
     private readonly int _minimumIntervalMs;
+    private readonly Lock _signLock = new();
     private readonly Func<ulong> _nowMs;
     private readonly Channel<bool> _grown = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
     private TaskCompletionSource _published = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -90,11 +91,19 @@ internal sealed class CheckpointSigner
 
     private void SignNow(ulong size)
     {
-        var root = _state.RootAt(size);
-        var text = _sign(size, root);
-        var nowMs = _nowMs();
-        _archive.Save(size, text, nowMs);
-        Volatile.Write(ref _latest, new SignedCheckpointText(size, text));
+        lock (_signLock)
+        {
+            if (size < Latest.TreeSize || (size == Latest.TreeSize && Latest.Text.Length > 0))
+            {
+                return;
+            }
+
+            var root = _state.RootAt(size);
+            var text = _sign(size, root);
+            _archive.Save(size, text, _nowMs());
+            Volatile.Write(ref _latest, new SignedCheckpointText(size, text));
+        }
+
         var previous = Interlocked.Exchange(ref _published, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
         previous.TrySetResult();
     }
