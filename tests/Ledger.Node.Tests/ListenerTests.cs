@@ -1,0 +1,48 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Grpc.Net.Client;
+using Ledger.Node.Hosting;
+using Ledger.Node.Tests.Support;
+using Ledger.Sdk.Protos.V1;
+
+namespace Ledger.Node.Tests;
+
+public sealed class ListenerTests
+{
+    [Fact]
+    public async Task An_https_listener_serves_with_the_given_certificate()
+    {
+        using var dir = new TempDir();
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=127.0.0.1", key, HashAlgorithmName.SHA256);
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddIpAddress(IPAddress.Loopback);
+        request.CertificateExtensions.Add(san.Build());
+        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
+        var certificatePath = Path.Combine(dir.Path, "node.crt");
+        var keyPath = Path.Combine(dir.Path, "node.key");
+        await File.WriteAllTextAsync(certificatePath, certificate.ExportCertificatePem());
+        await File.WriteAllTextAsync(keyPath, key.ExportPkcs8PrivateKeyPem());
+
+        await using var node = await InProcessNode.StartAsync("--listen", "https://127.0.0.1:0", "--tls-certificate", certificatePath, "--tls-key", keyPath);
+        Assert.StartsWith("https://", node.Host.Address, StringComparison.Ordinal);
+        using var handler = new SocketsHttpHandler();
+        handler.SslOptions.RemoteCertificateValidationCallback = (_, presented, _, _) =>
+            presented is not null && presented.GetCertHashString() == certificate.GetCertHashString();
+        using var channel = GrpcChannel.ForAddress(node.Host.Address, new GrpcChannelOptions { HttpHandler = handler });
+        var status = await new Sdk.Protos.V1.Ledger.LedgerClient(channel).GetStatusAsync(new GetStatusRequest());
+        Assert.Equal(node.Origin, status.Origin);
+    }
+
+    [Theory]
+    [InlineData("http://10.1.2.3:7400", "refusing plain HTTP/2")]
+    [InlineData("https://127.0.0.1:0", "--tls-certificate")]
+    [InlineData("ftp://127.0.0.1:7400", "not an http:// or https:// address")]
+    public void A_listener_that_is_not_safe_or_not_usable_is_refused_at_start(string listen, string messagePart)
+    {
+        using var dir = new TempDir();
+        var exception = Assert.Throws<NodeStartException>(() => NodeProgram.Build(["--data-dir", dir.Path, "--listen", listen]));
+        Assert.Contains(messagePart, exception.Message, StringComparison.Ordinal);
+    }
+}
