@@ -65,6 +65,23 @@ public sealed class LedgerStateTests
     }
 
     [Fact]
+    public void Pruning_deletes_exactly_the_nonces_issued_before_the_cut()
+    {
+        using var store = new InMemoryKeyValueStore();
+        var state = new LedgerState(store);
+        var old = Entry("alpha", 1, 1) with { IssuedAtMs = 1_000 };
+        var edge = Entry("beta", 2, 2) with { IssuedAtMs = 3_000 };
+        var recent = Entry("alpha", 3, 3) with { IssuedAtMs = 5_000 };
+        state.Apply(1, new Batch(10, [old, edge, recent]));
+
+        Assert.Equal(1, state.PruneNonces(3_000));
+        Assert.Equal(0, state.PruneNonces(3_000));
+        var kept = StateKeys.ScanPrefix(store, [StateKeys.Nonce]).Select(pair => StateKeys.ParseNonceKey(pair.Key).IssuedAtMs).ToArray();
+        Assert.Equal([3_000UL, 5_000UL], kept);
+        Assert.Equal(3UL, state.TreeSize);
+    }
+
+    [Fact]
     public void Leaves_carry_the_batch_timestamp_and_issuer()
     {
         using var store = new InMemoryKeyValueStore();

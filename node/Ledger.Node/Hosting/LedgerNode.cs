@@ -198,16 +198,10 @@ internal sealed partial class LedgerNode : IAsyncDisposable
     private void RestoreNonces()
     {
         var oldestKeptMs = NowMs() - Math.Min(NowMs(), Options.NonceWindowMs);
-        using var expired = _store.CreateBatch();
+        State.PruneNonces(oldestKeptMs);
         foreach (var (key, _) in StateKeys.ScanPrefix(_store, [StateKeys.Nonce]))
         {
             var (issuedAtMs, issuer, nonce) = StateKeys.ParseNonceKey(key);
-            if (issuedAtMs < oldestKeptMs)
-            {
-                expired.Delete(key);
-                continue;
-            }
-
             _nonces.Restore(issuer, nonce, issuedAtMs);
         }
 
@@ -218,8 +212,6 @@ internal sealed partial class LedgerNode : IAsyncDisposable
                 _nonces.Restore(anchor.Issuer, anchor.Nonce, anchor.IssuedAtMs);
             }
         }
-
-        _store.Write(expired, sync: false);
     }
 
     private async Task PruneNoncesAsync(CancellationToken cancellationToken)
@@ -227,7 +219,9 @@ internal sealed partial class LedgerNode : IAsyncDisposable
         while (!cancellationToken.IsCancellationRequested)
         {
             await Task.Delay(NoncePruneIntervalMs, cancellationToken);
-            _nonces.Prune(NowMs());
+            var nowMs = NowMs();
+            _nonces.Prune(nowMs);
+            State.PruneNonces(nowMs - Math.Min(nowMs, Options.NonceWindowMs));
         }
     }
 

@@ -17,6 +17,7 @@ internal sealed class LedgerState
 {
     private readonly IKeyValueStore _store;
     private readonly TileTree _tree;
+    public const int NonceDeletesPerWriteMax = 100_000;
     private readonly DigestFilter _filter;
     private AppliedPosition _applied;
 
@@ -96,6 +97,33 @@ internal sealed class LedgerState
         }
 
         _filter.MarkComplete();
+    }
+
+    /// <summary>
+    /// Deletes stored nonces issued before <paramref name="oldestKeptMs"/> (they can never pass the
+    /// clock check again), in writes of at most <see cref="NonceDeletesPerWriteMax"/> keys. Nonce
+    /// keys sort by issue time, so the expired ones are one key range. Returns how many were deleted.
+    /// </summary>
+    public long PruneNonces(ulong oldestKeptMs)
+    {
+        var end = StateKeys.NonceKey(oldestKeptMs, "", []);
+        long deleted = 0;
+        while (true)
+        {
+            using var write = _store.CreateBatch();
+            foreach (var (key, _) in _store.Scan([StateKeys.Nonce], end).Take(NonceDeletesPerWriteMax))
+            {
+                write.Delete(key);
+            }
+
+            if (write.Count == 0)
+            {
+                return deleted;
+            }
+
+            _store.Write(write, sync: false);
+            deleted += write.Count;
+        }
     }
 
     /// <summary>
