@@ -14,12 +14,26 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
 
     private RocksDbKeyValueStore(RocksDb database) => _database = database;
 
+    /// <summary>Shared block cache of a database, in bytes: recent tiles, leaves and index blocks.</summary>
+    public const ulong BlockCacheBytes = 128UL << 20;
+
+    /// <summary>Bloom filter bits per key: lookups of absent keys (a digest never anchored) skip the disk.</summary>
+    public const int BloomBitsPerKey = 10;
+
     /// <summary>Opens the database in <paramref name="path"/>, creating it when absent.</summary>
     public static RocksDbKeyValueStore Open(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         Directory.CreateDirectory(path);
-        var options = new DbOptions().SetCreateIfMissing(true);
+        var table = new BlockBasedTableOptions()
+            .SetFilterPolicy(BloomFilterPolicy.Create(BloomBitsPerKey, false))
+            .SetBlockCache(Cache.CreateLru(BlockCacheBytes))
+            .SetCacheIndexAndFilterBlocks(true)
+            .SetPinL0FilterAndIndexBlocksInCache(true);
+        var options = new DbOptions()
+            .SetCreateIfMissing(true)
+            .SetBlockBasedTableFactory(table)
+            .SetMaxBackgroundCompactions(2);
         return new RocksDbKeyValueStore(RocksDb.Open(options, path));
     }
 

@@ -103,6 +103,25 @@ public sealed class ConsortiumSetupProgramTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task Dev_up_of_three_members_fails_cleanly_while_the_node_runs_one_member_consortia()
+    {
+        var dir = _dir.File("dev3");
+        try
+        {
+            var up = await ProcessRunner.RunLedgerAsync("dev", "up", "--members", "3", "--dir", dir);
+            Assert.Equal(1, up.ExitCode);
+            Assert.Contains("did not start serving", up.StandardError, StringComparison.Ordinal);
+            Assert.Contains("runs one-member consortia only", up.StandardError, StringComparison.Ordinal);
+            Assert.False(File.Exists(Path.Combine(dir, "dev.json")));
+            Assert.Equal(3, Consortium.Load(Path.Combine(dir, "consortium.json")).Members.Count);
+        }
+        finally
+        {
+            await ProcessRunner.RunLedgerAsync("dev", "down", "--dir", dir);
+        }
+    }
+
     [Theory]
     [InlineData("0")]
     [InlineData("8")]

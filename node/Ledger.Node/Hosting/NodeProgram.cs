@@ -73,6 +73,13 @@ internal static class NodeProgram
                 throw new NodeStartException($"the member key '{memberKey.Name}' ({files.MemberKeyPath}) is not a member of {files.ConsortiumPath}");
             }
 
+            if (consortium.Members.Count > 1)
+            {
+                // Running alone with a multi-member file would sign checkpoints no quorum ever backs.
+                throw new NodeStartException(
+                    $"{files.ConsortiumPath} has {consortium.Members.Count} members; this version of ledger-node runs one-member consortia only (replication between members is not enabled yet)");
+            }
+
             return (files, consortium, memberKey);
         }
         catch (Exception exception) when (exception is IOException or FormatException or UnauthorizedAccessException)
