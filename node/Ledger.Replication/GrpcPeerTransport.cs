@@ -120,8 +120,10 @@ internal sealed class GrpcPeerTransport : IPeerSender, IAsyncDisposable
                     await PumpAsync(cancellationToken);
                     return;
                 }
-                catch (Exception e) when (e is RpcException or IOException or HttpRequestException or InvalidOperationException && !cancellationToken.IsCancellationRequested)
+                catch (Exception) when (!cancellationToken.IsCancellationRequested)
                 {
+                    // Whatever broke the link (the member is down, a handshake failed, a stream reset),
+                    // reconnect after a capped back-off; messages lost meanwhile are retransmitted by Raft.
                     await Task.Delay(delay, cancellationToken).ContinueWith(_ => { }, TaskScheduler.Default);
                     delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, ReconnectDelayMax.Ticks));
                 }
@@ -193,7 +195,7 @@ internal sealed class GrpcPeerTransport : IPeerSender, IAsyncDisposable
                     transport._peers.Host?.Deliver(response);
                 }
             }
-            catch (RpcException)
+            catch (Exception) when (!cancellationToken.IsCancellationRequested)
             {
                 // A lost vote is a lost message: the election times out and retries.
             }
@@ -208,7 +210,7 @@ internal sealed class GrpcPeerTransport : IPeerSender, IAsyncDisposable
                 transport.CheckCallee(await call.ResponseHeadersAsync, nonce, memberName);
                 await call.ResponseAsync;
             }
-            catch (RpcException)
+            catch (Exception) when (!cancellationToken.IsCancellationRequested)
             {
                 // The transfer times out in the core and leadership stays where it is.
             }

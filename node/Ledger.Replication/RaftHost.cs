@@ -75,6 +75,12 @@ internal sealed class RaftHost : IAsyncDisposable
     /// <summary>This member's Raft id.</summary>
     public ulong Id => _node.Id;
 
+    /// <summary>
+    /// Completes when the loop stops; faulted when it failed (for example the Raft log could not be
+    /// written), after which the member must stop: it can no longer keep its promises.
+    /// </summary>
+    public Task Completion => _loop ?? Task.CompletedTask;
+
     public void Start()
     {
         Invariant.Check(_loop is null);
