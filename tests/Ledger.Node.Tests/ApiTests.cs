@@ -46,6 +46,45 @@ public sealed class ApiTests : IAsyncLifetime, IDisposable
     }
 
     [Fact]
+    public async Task Batch_receipts_come_in_request_order_and_each_verifies()
+    {
+        var digests = FreshDigests(40);
+        var anchored = await _client!.AnchorAsync(_node.IssuerKey, digests, includeReceipts: false);
+        var stranger = RandomNumberGenerator.GetBytes(32);
+        var asked = new[] { digests[7], stranger, digests[0], digests[39], digests[7] };
+        var receipts = await _client!.GetReceiptsAsync(asked, _node.IssuerKey.Name);
+        Assert.Equal(asked.Length, receipts.Count);
+        Assert.Null(receipts[1]);
+        var verifier = new ReceiptVerifier(_node.Consortium);
+        foreach (var (position, digestIndex) in new[] { (0, 7), (2, 0), (3, 39), (4, 7) })
+        {
+            var result = verifier.Verify(receipts[position]!, digests[digestIndex]);
+            Assert.True(result.IsValid, result.Reason);
+            Assert.Equal(anchored.LeafIndices[digestIndex], result.Index);
+        }
+
+        Assert.All(await _client!.GetReceiptsAsync(asked, "someone-else"), Assert.Null);
+    }
+
+    [Fact]
+    public async Task Batch_receipts_refuse_empty_oversized_and_malformed_requests()
+    {
+        var empty = await Assert.ThrowsAsync<RpcException>(async () => await _node.Client.GetReceiptsAsync(new GetReceiptsRequest()));
+        Assert.Equal(StatusCode.InvalidArgument, empty.StatusCode);
+        var tooMany = new GetReceiptsRequest();
+        tooMany.Digests.AddRange(Enumerable.Range(0, 1_001).Select(_ => ByteString.CopyFrom(new byte[32])));
+        var oversized = await Assert.ThrowsAsync<RpcException>(async () => await _node.Client.GetReceiptsAsync(tooMany));
+        Assert.Equal(StatusCode.InvalidArgument, oversized.StatusCode);
+        Assert.Contains("1 to 1000 receipts per call, not 1001", oversized.Status.Detail, StringComparison.Ordinal);
+        var malformed = new GetReceiptsRequest();
+        malformed.Digests.Add(ByteString.CopyFrom(new byte[32]));
+        malformed.Digests.Add(ByteString.CopyFrom(new byte[31]));
+        var shortDigest = await Assert.ThrowsAsync<RpcException>(async () => await _node.Client.GetReceiptsAsync(malformed));
+        Assert.Equal(StatusCode.InvalidArgument, shortDigest.StatusCode);
+        Assert.Contains("digest 1 has 31 bytes", shortDigest.Status.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Consistency_proofs_link_checkpoints_and_bad_sizes_are_refused()
     {
         await _client!.AnchorAsync(_node.IssuerKey, FreshDigests(3), includeReceipts: true);

@@ -32,7 +32,7 @@ internal static class BenchCommand
         var batch = new Option<int>("--batch") { Description = "Digests per request", DefaultValueFactory = _ => 100 };
         var seconds = new Option<int>("--seconds") { Description = "Duration", DefaultValueFactory = _ => 10 };
         var log = new Option<string?>("--log") { Description = "Append every acknowledged digest (hex, one per line) to this file" };
-        var receipts = new Option<bool>("--receipts") { Description = "Instead of anchoring, fetch receipts of digests already in the log (sampled with GetEntries)" };
+        var receipts = new Option<bool>("--receipts") { Description = "Instead of anchoring, fetch receipts of digests already in the log (sampled with GetEntries); --batch 1 asks one at a time, more asks that many per GetReceipts call" };
         var command = new Command("bench", "Load a node with concurrent anchor requests and report throughput and latency.") { node, issuerKey, clients, batch, seconds, log, receipts };
         command.SetAction((parseResult, cancellationToken) => RunAsync(
             new BenchSettings(
@@ -83,7 +83,7 @@ internal static class BenchCommand
         var workers = Enumerable.Range(0, settings.Clients)
             .Select(_ => Task.Run(
                 () => settings.Receipts
-                    ? RunReceiptClientAsync(client, sample, clock, end, recorder, cancellationToken)
+                    ? RunReceiptClientAsync(client, sample, settings.Batch, clock, end, recorder, cancellationToken)
                     : RunClientAsync(client, key, settings.Batch, clock, end, recorder, cancellationToken),
                 cancellationToken))
             .ToArray();
@@ -145,22 +145,27 @@ internal static class BenchCommand
     }
 
     private static async Task RunReceiptClientAsync(
-        LedgerClient client, (byte[] Digest, string Issuer)[] sample, Stopwatch clock, TimeSpan end, BenchRecorder recorder, CancellationToken cancellationToken)
+        LedgerClient client, (byte[] Digest, string Issuer)[] sample, int batch, Stopwatch clock, TimeSpan end, BenchRecorder recorder, CancellationToken cancellationToken)
     {
         while (clock.Elapsed < end && !cancellationToken.IsCancellationRequested)
         {
-            var (digest, issuer) = sample[Random.Shared.Next(sample.Length)];
+            var (first, issuer) = sample[Random.Shared.Next(sample.Length)];
+            var digests = batch <= 1
+                ? [first]
+                : Enumerable.Range(0, batch).Select(_ => sample[Random.Shared.Next(sample.Length)]).Where(s => s.Issuer == issuer).Select(s => s.Digest).ToArray();
             var started = clock.Elapsed;
             try
             {
-                var receipt = await client.GetReceiptAsync(digest, issuer, cancellationToken);
-                if (receipt is null)
+                var receipts = digests.Length == 1
+                    ? [await client.GetReceiptAsync(digests[0], issuer, cancellationToken)]
+                    : await client.GetReceiptsAsync(digests, issuer, cancellationToken);
+                if (receipts.Any(r => r is null))
                 {
-                    recorder.Failed(new RpcException(new Status(StatusCode.NotFound, "sampled digest has no receipt")));
+                    recorder.Failed(new RpcException(new Status(StatusCode.NotFound, "a sampled digest has no receipt")));
                     continue;
                 }
 
-                recorder.Succeeded([digest], (clock.Elapsed - started).TotalMilliseconds, logDigests: false);
+                recorder.Succeeded(digests, (clock.Elapsed - started).TotalMilliseconds, logDigests: false);
             }
             catch (RpcException exception)
             {

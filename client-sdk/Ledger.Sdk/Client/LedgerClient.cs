@@ -130,6 +130,27 @@ public sealed class LedgerClient : IDisposable
         }
     }
 
+    /// <summary>
+    /// Receipts of many digests in calls of up to 1,000, in order; null where a digest is not anchored
+    /// (by <paramref name="issuer"/>, if given).
+    /// </summary>
+    public async Task<IReadOnlyList<string?>> GetReceiptsAsync(IReadOnlyList<byte[]> digests, string? issuer = null, CancellationToken cancellationToken = default)
+    {
+        const int perCall = 1_000;
+        var receipts = new List<string?>(digests.Count);
+        for (var start = 0; start < digests.Count; start += perCall)
+        {
+            var request = new GetReceiptsRequest { Issuer = issuer ?? "" };
+            request.Digests.AddRange(digests.Skip(start).Take(perCall).Select(digest => ByteString.CopyFrom(digest)));
+            var response = await CallAsync(
+                (client, deadline) => client.GetReceiptsAsync(request, deadline: deadline, cancellationToken: cancellationToken).ResponseAsync,
+                cancellationToken);
+            receipts.AddRange(response.Results.Select(result => result.Found ? result.Receipt : null));
+        }
+
+        return receipts;
+    }
+
     /// <summary>The node's latest signed checkpoint text.</summary>
     public async Task<string> GetCheckpointAsync(CancellationToken cancellationToken = default)
     {

@@ -69,13 +69,12 @@ internal sealed class LedgerApiService : Sdk.Protos.V1.Ledger.LedgerBase
         return response;
     }
 
+    /// <summary>Digests one <c>GetReceipts</c> call may ask for.</summary>
+    public const int ReceiptsPerRequestMax = 1_000;
+
     public override async Task<GetReceiptResponse> GetReceipt(GetReceiptRequest request, ServerCallContext context)
     {
-        if (request.Digest.Length != Leaf.DigestLength)
-        {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, $"the digest has {request.Digest.Length} bytes: send the 32-byte SHA-256 of the credential"));
-        }
-
+        CheckDigestLength(request.Digest, 0);
         var issuer = request.Issuer.Length == 0 ? null : request.Issuer;
         if (!_node.State.TryFindLeaf(request.Digest.Span, issuer, out var index))
         {
@@ -83,22 +82,71 @@ internal sealed class LedgerApiService : Sdk.Protos.V1.Ledger.LedgerBase
             throw new RpcException(new Status(StatusCode.NotFound, $"digest {Convert.ToHexStringLower(request.Digest.Span)} is not anchored{whose} on this ledger"));
         }
 
-        var checkpoint = _node.Signer.Latest;
-        if (checkpoint.TreeSize <= index)
+        var checkpoint = await CheckpointCoveringAsync(index, context);
+        return new GetReceiptResponse { Receipt = _node.State.BuildReceipt(index, checkpoint), LeafIndex = index };
+    }
+
+    public override async Task<GetReceiptsResponse> GetReceipts(GetReceiptsRequest request, ServerCallContext context)
+    {
+        if (request.Digests.Count is 0 or > ReceiptsPerRequestMax)
         {
-            using var wait = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
-            wait.CancelAfter(ReceiptCheckpointWaitMs);
-            try
+            throw new RpcException(new Status(StatusCode.InvalidArgument,
+                $"ask for 1 to {ReceiptsPerRequestMax} receipts per call, not {request.Digests.Count}: split the request"));
+        }
+
+        var issuer = request.Issuer.Length == 0 ? null : request.Issuer;
+        var indices = new ulong?[request.Digests.Count];
+        ulong highest = 0;
+        for (var i = 0; i < indices.Length; i++)
+        {
+            CheckDigestLength(request.Digests[i], i);
+            if (_node.State.TryFindLeaf(request.Digests[i].Span, issuer, out var index))
             {
-                checkpoint = await _node.Signer.WaitForSizeAsync(index + 1, wait.Token);
-            }
-            catch (OperationCanceledException) when (!context.CancellationToken.IsCancellationRequested)
-            {
-                throw new RpcException(new Status(StatusCode.Unavailable, $"leaf {index} is not yet covered by a signed checkpoint; retry in a moment"));
+                indices[i] = index;
+                highest = Math.Max(highest, index);
             }
         }
 
-        return new GetReceiptResponse { Receipt = _node.State.BuildReceipt(index, checkpoint), LeafIndex = index };
+        var response = new GetReceiptsResponse();
+        var checkpoint = indices.Any(i => i.HasValue) ? await CheckpointCoveringAsync(highest, context) : null;
+        foreach (var index in indices)
+        {
+            response.Results.Add(index is { } found
+                ? new ReceiptResult { Found = true, LeafIndex = found, Receipt = _node.State.BuildReceipt(found, checkpoint!) }
+                : new ReceiptResult());
+        }
+
+        return response;
+    }
+
+    private static void CheckDigestLength(ByteString digest, int position)
+    {
+        if (digest.Length != Leaf.DigestLength)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument,
+                $"digest {position} has {digest.Length} bytes: send the 32-byte SHA-256 of the credential"));
+        }
+    }
+
+    /// <summary>The latest checkpoint, or (briefly waiting for it) one that covers leaf <paramref name="index"/>.</summary>
+    private async Task<SignedCheckpointText> CheckpointCoveringAsync(ulong index, ServerCallContext context)
+    {
+        var checkpoint = _node.Signer.Latest;
+        if (checkpoint.TreeSize > index)
+        {
+            return checkpoint;
+        }
+
+        using var wait = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
+        wait.CancelAfter(ReceiptCheckpointWaitMs);
+        try
+        {
+            return await _node.Signer.WaitForSizeAsync(index + 1, wait.Token);
+        }
+        catch (OperationCanceledException) when (!context.CancellationToken.IsCancellationRequested)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, $"leaf {index} is not yet covered by a signed checkpoint; retry in a moment"));
+        }
     }
 
     public override Task<GetCheckpointResponse> GetCheckpoint(GetCheckpointRequest request, ServerCallContext context)
