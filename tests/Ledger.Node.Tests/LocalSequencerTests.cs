@@ -48,4 +48,24 @@ public sealed class LocalSequencerTests
         using var later = new LocalSequencer(logStore, state.Applied.BatchIndex, inFlightBatchesMax: 8);
         Assert.Equal([4UL], later.Unapplied.Select(entry => entry.Index));
     }
+
+    [Fact]
+    public async Task Batches_applied_before_a_restart_but_not_yet_dropped_are_dropped_after_it()
+    {
+        using var logStore = new InMemoryKeyValueStore();
+        using (var first = new LocalSequencer(logStore, appliedIndex: 0, inFlightBatchesMax: 8))
+        {
+            for (var i = 1; i <= 3; i++)
+            {
+                await first.ProposeAsync(Encoded(i), tag: null, CancellationToken.None);
+            }
+        }
+
+        // Restart with all three applied (a clean stop makes the state durable without truncating the log).
+        using var restarted = new LocalSequencer(logStore, appliedIndex: 3, inFlightBatchesMax: 8);
+        Assert.Empty(restarted.Unapplied);
+        restarted.Truncate(3);
+        Assert.Empty(StateKeys.ScanPrefix(logStore, [StateKeys.BatchLog]));
+        Assert.Equal(4UL, await restarted.ProposeAsync(Encoded(4), tag: null, CancellationToken.None));
+    }
 }

@@ -27,6 +27,7 @@ internal sealed partial class LedgerNode : IAsyncDisposable
     private readonly NonceRegistry _nonces;
     private readonly ILogger<LedgerNode> _logger;
     private readonly List<Task> _loops = [];
+    private readonly TaskCompletionSource _applyFailed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public LedgerNode(NodeOptions options, NodeFiles files, Consortium consortium, SignerKey memberKey, ILogger<LedgerNode> logger)
     {
@@ -73,6 +74,12 @@ internal sealed partial class LedgerNode : IAsyncDisposable
 
     public CancellationToken Stopping => _stopping.Token;
 
+    /// <summary>
+    /// Faults when apply failed. The in-memory state may then be ahead of the store, so the process
+    /// must stop (fail-stop); a restart rebuilds the state from the durable log.
+    /// </summary>
+    public Task ApplyFailed => _applyFailed.Task;
+
     public static ulong NowMs() => (ulong)DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
 
     /// <summary>Replays the unapplied log, signs a checkpoint if none covers the tree, starts the loops.</summary>
@@ -95,6 +102,11 @@ internal sealed partial class LedgerNode : IAsyncDisposable
         var target = _sequencer.Unapplied.Count > 0 ? _sequencer.Unapplied[^1].Index : State.Applied.BatchIndex;
         while (State.Applied.BatchIndex < target)
         {
+            if (_applyFailed.Task.IsFaulted)
+            {
+                throw new NodeStartException("replaying the log failed: " + _applyFailed.Task.Exception!.InnerException!.Message);
+            }
+
             await Task.Delay(5, cancellationToken);
         }
 
@@ -190,6 +202,7 @@ internal sealed partial class LedgerNode : IAsyncDisposable
         catch (Exception exception) when (exception is not OperationCanceledException)
         {
             LogApplyFailed(exception);
+            _applyFailed.TrySetException(exception);
             await _stopping.CancelAsync();
             throw;
         }

@@ -66,6 +66,11 @@ internal sealed class NodeOptions
             return "Ledger:MessageBytesMax must be at least 65536";
         }
 
+        if (BatchDigestsMax > Sequencing.BatchCodec.EntriesMax || DigestsPerRequestMax > Sequencing.BatchCodec.DigestsPerEntryMax)
+        {
+            return $"Ledger: BatchDigestsMax must be at most {Sequencing.BatchCodec.EntriesMax} and DigestsPerRequestMax at most {Sequencing.BatchCodec.DigestsPerEntryMax} (what a logged batch may hold)";
+        }
+
         if (BatchDigestsMax < 1 || QueueDigestsMax < BatchDigestsMax || QueueDigestsMax < DigestsPerRequestMax)
         {
             return "Ledger: need 1 <= BatchDigestsMax <= QueueDigestsMax and DigestsPerRequestMax <= QueueDigestsMax";

@@ -26,7 +26,13 @@ internal static class NodeProgram
 
         await using (host)
         {
-            await host.App.WaitForShutdownAsync();
+            var shutdown = host.App.WaitForShutdownAsync();
+            if (await Task.WhenAny(shutdown, host.Node.ApplyFailed) != shutdown)
+            {
+                await Console.Error.WriteLineAsync("ledger-node: apply failed, stopping; a restart rebuilds the state from the log: "
+                    + host.Node.ApplyFailed.Exception?.InnerException?.Message);
+                return 1;
+            }
         }
 
         return 0;

@@ -92,12 +92,21 @@ internal sealed class LocalSequencer : ISequencer, IDisposable
     private List<CommittedEntry> ReadUnapplied(ulong appliedIndex)
     {
         var entries = new List<CommittedEntry>();
+        // Everything below the first logged batch is gone already; with an empty log, everything up
+        // to the applied position is. Truncation starts there, never from index 1.
+        _truncatedIndex = appliedIndex;
+        var first = true;
         foreach (var (key, value) in StateKeys.ScanPrefix(_store, [StateKeys.BatchLog]))
         {
             var index = StateKeys.ParseIndexKey(key);
+            if (first)
+            {
+                _truncatedIndex = Math.Min(appliedIndex, index - 1);
+                first = false;
+            }
+
             if (index <= appliedIndex)
             {
-                _truncatedIndex = Math.Max(_truncatedIndex, index - 1);
                 continue;
             }
 
