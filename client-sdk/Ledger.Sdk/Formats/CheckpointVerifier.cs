@@ -42,7 +42,7 @@ public sealed class CheckpointVerifier
     {
         if (_verified.TryGetValue(noteText, out var known))
         {
-            return known;
+            return Detached(known);
         }
 
         var result = VerifyUncached(noteText, firstLine);
@@ -53,11 +53,15 @@ public sealed class CheckpointVerifier
                 _verified.Clear();
             }
 
-            _verified[noteText] = result;
+            _verified[noteText] = Detached(result);
         }
 
         return result;
     }
+
+    /// <summary>A copy whose root array no caller shares with the cache (a caller may change what it gets).</summary>
+    private static CheckpointVerification Detached(CheckpointVerification result) =>
+        result with { Checkpoint = result.Checkpoint! with { Root = (byte[])result.Checkpoint.Root.Clone() } };
 
     private CheckpointVerification VerifyUncached(string noteText, int firstLine)
     {

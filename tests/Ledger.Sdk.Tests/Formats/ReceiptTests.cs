@@ -55,6 +55,20 @@ public sealed class ReceiptTests
     }
 
     [Fact]
+    public void Changing_a_returned_root_cannot_change_later_verifications()
+    {
+        var verifier = Verifier;
+        var text = ValidText(5);
+        var first = verifier.Verify(text);
+        Assert.True(first.IsValid);
+        first.Checkpoint!.Root[0] ^= 0xFF;
+        var second = verifier.Verify(text);
+        Assert.True(second.IsValid, second.Reason);
+        second.Checkpoint!.Root[1] ^= 0xFF;
+        Assert.True(verifier.Verify(_fixture.ReceiptFor(6).ToText()).IsValid);
+    }
+
+    [Fact]
     public void Receipt_text_round_trips()
     {
         var text = ValidText();
