@@ -37,6 +37,7 @@ internal sealed class GrpcPeerTransport : IPeerSender, IAsyncDisposable
         {
             if (id != peers.SelfId && member.Address is not null)
             {
+                RequireTlsOffLoopback(member);
                 _links[id] = new PeerLink(this, id, member.Id, member.Address);
             }
         }
@@ -81,6 +82,19 @@ internal sealed class GrpcPeerTransport : IPeerSender, IAsyncDisposable
         }
 
         _stop.Dispose();
+    }
+
+    /// <summary>
+    /// The handshake authenticates a call's start, not its bytes: between machines only TLS keeps an
+    /// on-path attacker from injecting into an authenticated stream, so plain http is loopback only.
+    /// </summary>
+    private static void RequireTlsOffLoopback(Ledger.Sdk.ConsortiumMember member)
+    {
+        var uri = new Uri(member.Address!);
+        if (uri.Scheme != "https" && !(uri.IsLoopback || (System.Net.IPAddress.TryParse(uri.Host, out var ip) && System.Net.IPAddress.IsLoopback(ip))))
+        {
+            throw new FormatException($"member '{member.Id}' has the address {member.Address}: peers off this machine must use https://");
+        }
     }
 
     private (Metadata Headers, byte[] Nonce) CallerHeaders(string memberName)

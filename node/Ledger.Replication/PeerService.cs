@@ -53,9 +53,11 @@ internal sealed class VoteResponseRouter
     public const int WaitersMax = 1_024;
 
     private readonly Lock _gate = new();
-    private readonly Dictionary<(ulong To, MessageKind Kind, ulong Term), TaskCompletionSource<Message>> _waiters = [];
 
-    public TaskCompletionSource<Message>? Register(ulong candidate, MessageKind responseKind, ulong term)
+    // Keyed by candidate and response kind, not term: a refusal carries the voter's (higher) term.
+    private readonly Dictionary<(ulong To, MessageKind Kind), TaskCompletionSource<Message>> _waiters = [];
+
+    public TaskCompletionSource<Message>? Register(ulong candidate, MessageKind responseKind)
     {
         lock (_gate)
         {
@@ -65,16 +67,20 @@ internal sealed class VoteResponseRouter
             }
 
             var waiter = new TaskCompletionSource<Message>(TaskCreationOptions.RunContinuationsAsynchronously);
-            _waiters[(candidate, responseKind, term)] = waiter;
+            _waiters[(candidate, responseKind)] = waiter;
             return waiter;
         }
     }
 
-    public void Unregister(ulong candidate, MessageKind responseKind, ulong term)
+    /// <summary>Forgets <paramref name="waiter"/> unless a newer request of the same candidate replaced it.</summary>
+    public void Unregister(ulong candidate, MessageKind responseKind, TaskCompletionSource<Message> waiter)
     {
         lock (_gate)
         {
-            _waiters.Remove((candidate, responseKind, term));
+            if (_waiters.TryGetValue((candidate, responseKind), out var current) && current == waiter)
+            {
+                _waiters.Remove((candidate, responseKind));
+            }
         }
     }
 
@@ -84,7 +90,7 @@ internal sealed class VoteResponseRouter
         TaskCompletionSource<Message>? waiter;
         lock (_gate)
         {
-            _waiters.Remove((message.To, message.Kind, message.Term), out waiter);
+            _waiters.Remove((message.To, message.Kind), out waiter);
         }
 
         return waiter?.TrySetResult(message) ?? false;
@@ -119,7 +125,7 @@ internal sealed class PeerService(PeerContext peers) : Peer.PeerBase
         }
 
         var responseKind = message.Kind == MessageKind.Vote ? MessageKind.VoteResponse : MessageKind.PreVoteResponse;
-        var waiter = peers.Votes.Register(message.From, responseKind, message.Term)
+        var waiter = peers.Votes.Register(message.From, responseKind)
             ?? throw new RpcException(new Status(StatusCode.ResourceExhausted, "too many vote requests in flight"));
         try
         {
@@ -133,7 +139,7 @@ internal sealed class PeerService(PeerContext peers) : Peer.PeerBase
         }
         finally
         {
-            peers.Votes.Unregister(message.From, responseKind, message.Term);
+            peers.Votes.Unregister(message.From, responseKind, waiter);
         }
     }
 

@@ -139,6 +139,27 @@ internal sealed class RaftHost : IAsyncDisposable
 
     private async Task RunAsync(CancellationToken cancellationToken)
     {
+        try
+        {
+            await LoopAsync(cancellationToken);
+        }
+        catch (Exception exception)
+        {
+            // Nobody may wait for a loop that is gone: proposers fail, senders stop, apply ends.
+            _events.Writer.TryComplete(exception);
+            foreach (var pending in _pending.Values)
+            {
+                pending.Completion.TrySetException(new ProposalRefusedException("the member stopped: " + exception.Message));
+            }
+
+            _pending.Clear();
+            _committed.Writer.TryComplete(exception is OperationCanceledException ? null : exception);
+            throw;
+        }
+    }
+
+    private async Task LoopAsync(CancellationToken cancellationToken)
+    {
         var reader = _events.Reader;
         while (await reader.WaitToReadAsync(cancellationToken))
         {
@@ -208,15 +229,20 @@ internal sealed class RaftHost : IAsyncDisposable
             _sender.Send(message);
         }
 
+        // Committed entries go to apply before Advance (the host contract). A full apply queue holds
+        // the loop here: back-pressure from a slow apply rather than unbounded memory.
         var committed = ready.CommittedEntries.ToArray();
-        _node.Advance();
         foreach (var entry in committed)
         {
             if (entry.Kind == EntryKind.Normal)
             {
                 await _committed.Writer.WriteAsync(new CommittedRaftEntry(entry.Index, entry.Data), cancellationToken);
             }
+        }
 
+        _node.Advance();
+        foreach (var entry in committed)
+        {
             Resolve(entry);
         }
     }
