@@ -21,6 +21,8 @@ public sealed record Receipt(byte[] LeafBytes, ulong Index, IReadOnlyList<byte[]
     /// <summary>The most inclusion-proof hashes a receipt may carry (a tree of 2^64 leaves needs 64).</summary>
     public const int ProofHashesMax = 64;
 
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
     /// <summary>The receipt's text.</summary>
     public string ToText()
     {
@@ -50,7 +52,7 @@ public sealed record Receipt(byte[] LeafBytes, ulong Index, IReadOnlyList<byte[]
         string text;
         try
         {
-            text = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true).GetString(bytes);
+            text = StrictUtf8.GetString(bytes);
         }
         catch (DecoderFallbackException)
         {
@@ -72,7 +74,7 @@ public sealed record Receipt(byte[] LeafBytes, ulong Index, IReadOnlyList<byte[]
         }
 
         var reader = new LineReader(text);
-        if (!reader.TryNext(out var header) || !string.Equals(header, Header, StringComparison.Ordinal))
+        if (!reader.TryNext(out var header) || !header.SequenceEqual(Header))
         {
             error = $"line 1: expected the header '{Header}'";
             return false;
@@ -102,7 +104,7 @@ public sealed record Receipt(byte[] LeafBytes, ulong Index, IReadOnlyList<byte[]
             return false;
         }
 
-        if (!StrictEncoding.TryDecodeBase64(line.AsSpan(prefix.Length), out leafBytes) || leafBytes.Length == 0)
+        if (!StrictEncoding.TryDecodeBase64(line[prefix.Length..], out leafBytes) || leafBytes.Length == 0)
         {
             error = "line 2: the leaf bytes after 'extra ' are not canonical base64";
             return false;
@@ -122,7 +124,7 @@ public sealed record Receipt(byte[] LeafBytes, ulong Index, IReadOnlyList<byte[]
             return false;
         }
 
-        if (!StrictEncoding.TryParseDecimal(line.AsSpan(prefix.Length), out index))
+        if (!StrictEncoding.TryParseDecimal(line[prefix.Length..], out index))
         {
             error = "line 3: the leaf index is not a decimal number without leading zeros";
             return false;
@@ -176,17 +178,17 @@ public sealed record Receipt(byte[] LeafBytes, ulong Index, IReadOnlyList<byte[]
         /// <summary>Everything after the last line read.</summary>
         public readonly string Rest => text[_position..];
 
-        public bool TryNext(out string line)
+        public bool TryNext(out ReadOnlySpan<char> line)
         {
             var end = text.IndexOf('\n', _position);
             LineNumber++;
             if (end < 0)
             {
-                line = string.Empty;
+                line = default;
                 return false;
             }
 
-            line = text[_position..end];
+            line = text.AsSpan(_position, end - _position);
             _position = end + 1;
             return true;
         }
