@@ -1,3 +1,4 @@
+using Ledger.TestKit;
 using Ledger.Node.Checkpoints;
 using Ledger.Node.Tests.Support;
 
@@ -8,7 +9,7 @@ public sealed class CheckpointArchiveTests
     [Fact]
     public void Checkpoints_come_back_byte_for_byte_after_reopening_and_the_latest_is_the_largest()
     {
-        using var dir = new TempDir();
+        using var dir = new TempDirectory("ledger-node-tests");
         var path = Path.Combine(dir.Path, "checkpoints.db");
         const string Note = "origin\n12\nroot=\n\n\u2014 member sig=\n";
         using (var archive = new CheckpointArchive(path))

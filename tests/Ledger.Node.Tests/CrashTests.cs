@@ -1,3 +1,4 @@
+using Ledger.TestKit;
 using Ledger.Node.Tests.Support;
 using Ledger.Sdk;
 using Ledger.Sdk.Client;
@@ -19,7 +20,7 @@ public sealed class CrashTests
     [Fact]
     public async Task Acknowledged_digests_survive_kill_9_and_history_stays_consistent()
     {
-        using var dir = new TempDir();
+        using var dir = new TempDirectory("ledger-node-tests");
         var dataDir = Path.Combine(dir.Path, "data");
         string[] nodeArgs = ["--data-dir", dataDir, "--listen", "http://127.0.0.1:0"];
         var before = new List<string>();

@@ -1,3 +1,4 @@
+using Ledger.TestKit;
 using Ledger.Node.Tests.Support;
 
 namespace Ledger.Node.Tests;
@@ -15,7 +16,7 @@ public sealed class EndToEndTests
     [Fact]
     public async Task Anchor_a_folder_prove_and_verify_every_receipt_offline_and_a_modified_file_fails()
     {
-        using var dir = new TempDir();
+        using var dir = new TempDirectory("ledger-node-tests");
         // No arguments: only the port comes from the environment, so that tests never use a fixed port.
         using var node = RunningProgram.Start(RepoPaths.NodeDll, [], dir.Path, new Dictionary<string, string> { ["Ledger__Listen"] = "http://127.0.0.1:0" });
         var address = await node.WaitForAddressAsync(StepTimeout);
@@ -75,6 +76,6 @@ public sealed class EndToEndTests
 
     private static string Sha256Hex(string path) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(path)));
 
-    private static Task<(int ExitCode, string Output, string Error)> Ledger(TempDir dir, params string[] args) =>
+    private static Task<(int ExitCode, string Output, string Error)> Ledger(TempDirectory dir, params string[] args) =>
         RunningProgram.RunAsync(RepoPaths.CliDll, args, dir.Path, StepTimeout);
 }

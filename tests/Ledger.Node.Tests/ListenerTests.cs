@@ -1,3 +1,4 @@
+using Ledger.TestKit;
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
@@ -13,7 +14,7 @@ public sealed class ListenerTests
     [Fact]
     public async Task An_https_listener_serves_with_the_given_certificate()
     {
-        using var dir = new TempDir();
+        using var dir = new TempDirectory("ledger-node-tests");
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest("CN=127.0.0.1", key, HashAlgorithmName.SHA256);
         var san = new SubjectAlternativeNameBuilder();
@@ -41,7 +42,7 @@ public sealed class ListenerTests
     [InlineData("ftp://127.0.0.1:7400", "not an http:// or https:// address")]
     public void A_listener_that_is_not_safe_or_not_usable_is_refused_at_start(string listen, string messagePart)
     {
-        using var dir = new TempDir();
+        using var dir = new TempDirectory("ledger-node-tests");
         var exception = Assert.Throws<NodeStartException>(() => NodeProgram.Build(["--data-dir", dir.Path, "--listen", listen]));
         Assert.Contains(messagePart, exception.Message, StringComparison.Ordinal);
     }

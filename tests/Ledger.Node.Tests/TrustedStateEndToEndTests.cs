@@ -1,3 +1,4 @@
+using Ledger.TestKit;
 using System.Security.Cryptography;
 using Ledger.Node.Tests.Support;
 using Ledger.Sdk;
@@ -17,7 +18,7 @@ public sealed class TrustedStateEndToEndTests
     public async Task A_node_showing_a_rewritten_history_is_rejected_and_an_honest_one_advances()
     {
         await using var honest = await InProcessNode.StartAsync();
-        using var forkDir = new TempDir();
+        using var forkDir = new TempDirectory("ledger-node-tests");
         var consortiumCopy = Path.Combine(forkDir.Path, "consortium.json");
         File.Copy(honest.Host.Node.Files.ConsortiumPath, consortiumCopy);
         var memberKeyCopy = Path.Combine(forkDir.Path, "member.key");
@@ -28,7 +29,7 @@ public sealed class TrustedStateEndToEndTests
         using var honestClient = new LedgerClient([new Uri(honest.Host.Address)]);
         using var forkedClient = new LedgerClient([new Uri(forked.Host.Address)]);
         var verifier = new CheckpointVerifier(honest.Consortium);
-        using var dir = new TempDir();
+        using var dir = new TempDirectory("ledger-node-tests");
         using var trusted = new TrustedStateStore(Path.Combine(dir.Path, "trusted.db"));
 
         await honestClient.AnchorAsync(issuer, FreshDigests(5), includeReceipts: true);

@@ -1,3 +1,4 @@
+using Ledger.TestKit;
 using Ledger.Node.Tests.Support;
 using Ledger.Sdk;
 using Ledger.Sdk.Client;
@@ -9,7 +10,7 @@ namespace Ledger.Node.Tests;
 public sealed class TrustedStateStoreTests : IDisposable
 {
     private const string Origin = "test.ledger/trust";
-    private readonly TempDir _dir = new();
+    private readonly TempDirectory _dir = new();
     private readonly SignerKey _member = SignerKey.Generate("member-a");
     private readonly CheckpointVerifier _verifier;
 

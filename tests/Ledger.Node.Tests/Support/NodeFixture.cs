@@ -1,3 +1,4 @@
+using Ledger.TestKit;
 using Grpc.Net.Client;
 using Ledger.Node.Hosting;
 using Ledger.Sdk;
@@ -7,11 +8,11 @@ namespace Ledger.Node.Tests.Support;
 /// <summary>A development node hosted in this process on real Kestrel (127.0.0.1, port chosen at run time).</summary>
 internal sealed class InProcessNode : IAsyncDisposable
 {
-    private readonly TempDir _dir;
+    private readonly TempDirectory _dir;
     private readonly string[] _args;
     private readonly SignerKey? _issuerKey;
 
-    private InProcessNode(TempDir dir, string[] args, NodeHost host)
+    private InProcessNode(TempDirectory dir, string[] args, NodeHost host)
     {
         _dir = dir;
         _args = args;
@@ -37,7 +38,7 @@ internal sealed class InProcessNode : IAsyncDisposable
 
     public static async Task<InProcessNode> StartAsync(params string[] extraArgs)
     {
-        var dir = new TempDir();
+        var dir = new TempDirectory("ledger-node-tests");
         try
         {
             string[] args = ["--data-dir", Path.Combine(dir.Path, "data"), "--listen", "http://127.0.0.1:0", .. extraArgs];
