@@ -69,8 +69,7 @@ internal sealed class CosignatureCollector(PeerContext peers) : IDisposable
         try
         {
             var client = new Peer.PeerClient(Channel(member));
-            var header = PeerHandshake.CallerHeader(peers.MemberKey, peers.Consortium.Origin, member.Id, peers.NowMs());
-            var nonce = Convert.FromHexString(header.Split(' ')[2]);
+            var (header, nonce) = PeerHandshake.CallerHeader(peers.MemberKey, peers.Consortium.Origin, member.Id, peers.NowMs());
             using var call = client.CosignAsync(
                 new CosignRequest { CheckpointBody = body },
                 new Metadata { { PeerHandshake.HeaderName, header } },

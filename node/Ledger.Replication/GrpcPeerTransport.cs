@@ -99,8 +99,8 @@ internal sealed class GrpcPeerTransport : IPeerSender, IAsyncDisposable
 
     private (Metadata Headers, byte[] Nonce) CallerHeaders(string memberName)
     {
-        var header = PeerHandshake.CallerHeader(_peers.MemberKey, _peers.Consortium.Origin, memberName, _peers.NowMs());
-        return (new Metadata { { PeerHandshake.HeaderName, header } }, Convert.FromHexString(header.Split(' ')[2]));
+        var (header, nonce) = PeerHandshake.CallerHeader(_peers.MemberKey, _peers.Consortium.Origin, memberName, _peers.NowMs());
+        return (new Metadata { { PeerHandshake.HeaderName, header } }, nonce);
     }
 
     private void CheckCallee(Metadata responseHeaders, byte[] nonce, string memberName)

@@ -40,9 +40,12 @@ internal static class PeerHandshake
             CultureInfo.InvariantCulture,
             $"{Domain}{origin}\n{from}\n{to}\n{timestampMs}\n{Convert.ToHexStringLower(nonce)}\n{(role == Role.Caller ? "caller" : "callee")}\n"));
 
-    /// <summary>A caller's header for a call to <paramref name="to"/>, with a fresh nonce.</summary>
-    public static string CallerHeader(SignerKey memberKey, string origin, string to, ulong nowMs) =>
-        Header(memberKey, origin, to, nowMs, RandomNumberGenerator.GetBytes(NonceLength), Role.Caller);
+    /// <summary>A caller's header for a call to <paramref name="to"/>, with a fresh nonce (returned too, to check the answer).</summary>
+    public static (string Header, byte[] Nonce) CallerHeader(SignerKey memberKey, string origin, string to, ulong nowMs)
+    {
+        var nonce = RandomNumberGenerator.GetBytes(NonceLength);
+        return (Header(memberKey, origin, to, nowMs, nonce, Role.Caller), nonce);
+    }
 
     /// <summary>A callee's answering header over the caller's nonce.</summary>
     public static string CalleeHeader(SignerKey memberKey, string origin, string caller, ulong nowMs, ReadOnlySpan<byte> callerNonce) =>
@@ -118,7 +121,7 @@ internal sealed class PeerAuthenticator(Consortium consortium, string selfId, Ti
             return false;
         }
 
-        var signature = TryBase64(parts[3]);
+        var signature = StrictEncoding.TryDecodeBase64(parts[3], out var decoded) ? decoded : null;
         var message = PeerHandshake.Message(consortium.Origin, member.Id, selfId, timestampMs, nonce, role);
         if (signature is null || !member.Key.Verify(message, signature))
         {
@@ -172,11 +175,5 @@ internal sealed class PeerAuthenticator(Consortium consortium, string selfId, Ti
 
         bytes = Convert.FromHexString(text);
         return true;
-    }
-
-    private static byte[]? TryBase64(string text)
-    {
-        var buffer = new byte[text.Length];
-        return Convert.TryFromBase64String(text, buffer, out var written) ? buffer[..written] : null;
     }
 }

@@ -67,7 +67,7 @@ public sealed class CosigningTests
         var client = new Peer.PeerClient(channel);
         Metadata Headers(SignerKey key) => new()
         {
-            { PeerHandshake.HeaderName, PeerHandshake.CallerHeader(key, cluster.Consortium.Origin, target.Id, (ulong)DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()) },
+            { PeerHandshake.HeaderName, PeerHandshake.CallerHeader(key, cluster.Consortium.Origin, target.Id, (ulong)DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()).Header },
         };
 
         var foreign = new Checkpoint("ledger.test/other", 1, new byte[32]).Body();

@@ -26,7 +26,7 @@ public sealed class PeerHandshakeTests
     public void Both_members_prove_their_keys_over_one_nonce()
     {
         var atB = AuthenticatorOf("member-b");
-        var header = PeerHandshake.CallerHeader(A, ReceiptFixture.Origin, "member-b", Now);
+        var header = PeerHandshake.CallerHeader(A, ReceiptFixture.Origin, "member-b", Now).Header;
         Assert.True(atB.TryVerifyCaller(header, out var caller, out var error), error);
         Assert.Equal("member-a", caller!.MemberId);
 
@@ -40,7 +40,7 @@ public sealed class PeerHandshakeTests
 
     [Fact]
     public void A_replayed_header_is_refused() =>
-        ReplayOnce(AuthenticatorOf("member-b"), PeerHandshake.CallerHeader(A, ReceiptFixture.Origin, "member-b", Now));
+        ReplayOnce(AuthenticatorOf("member-b"), PeerHandshake.CallerHeader(A, ReceiptFixture.Origin, "member-b", Now).Header);
 
     private static void ReplayOnce(PeerAuthenticator authenticator, string header)
     {
@@ -52,37 +52,37 @@ public sealed class PeerHandshakeTests
     public void A_non_member_is_refused()
     {
         var stranger = SignerKey.Generate("member-z");
-        AssertRefused(AuthenticatorOf("member-b"), PeerHandshake.CallerHeader(stranger, ReceiptFixture.Origin, "member-b", Now), "'member-z' is not a member");
+        AssertRefused(AuthenticatorOf("member-b"), PeerHandshake.CallerHeader(stranger, ReceiptFixture.Origin, "member-b", Now).Header, "'member-z' is not a member");
     }
 
     [Fact]
     public void A_member_name_with_a_wrong_key_is_refused()
     {
         var impostor = SignerKey.Generate("member-a");
-        AssertRefused(AuthenticatorOf("member-b"), PeerHandshake.CallerHeader(impostor, ReceiptFixture.Origin, "member-b", Now), "does not verify with the key of member 'member-a'");
+        AssertRefused(AuthenticatorOf("member-b"), PeerHandshake.CallerHeader(impostor, ReceiptFixture.Origin, "member-b", Now).Header, "does not verify with the key of member 'member-a'");
     }
 
     [Fact]
     public void An_issuers_key_cannot_act_as_a_member()
     {
-        AssertRefused(AuthenticatorOf("member-b"), PeerHandshake.CallerHeader(_fixture.IssuerKey, ReceiptFixture.Origin, "member-b", Now), "'issuer-one' is not a member");
+        AssertRefused(AuthenticatorOf("member-b"), PeerHandshake.CallerHeader(_fixture.IssuerKey, ReceiptFixture.Origin, "member-b", Now).Header, "'issuer-one' is not a member");
         var issuerAsMember = SignerKey.FromSeed("member-a", System.Security.Cryptography.SHA256.HashData("seed:issuer-one"u8));
-        AssertRefused(AuthenticatorOf("member-b"), PeerHandshake.CallerHeader(issuerAsMember, ReceiptFixture.Origin, "member-b", Now), "does not verify");
+        AssertRefused(AuthenticatorOf("member-b"), PeerHandshake.CallerHeader(issuerAsMember, ReceiptFixture.Origin, "member-b", Now).Header, "does not verify");
     }
 
     [Fact]
     public void A_header_for_another_member_or_ledger_or_role_is_refused()
     {
         var atB = AuthenticatorOf("member-b");
-        AssertRefused(atB, PeerHandshake.CallerHeader(A, ReceiptFixture.Origin, "member-c", Now), "does not verify");
-        AssertRefused(atB, PeerHandshake.CallerHeader(A, "ledger.test/other", "member-b", Now), "does not verify");
+        AssertRefused(atB, PeerHandshake.CallerHeader(A, ReceiptFixture.Origin, "member-c", Now).Header, "does not verify");
+        AssertRefused(atB, PeerHandshake.CallerHeader(A, "ledger.test/other", "member-b", Now).Header, "does not verify");
         AssertRefused(atB, PeerHandshake.CalleeHeader(A, ReceiptFixture.Origin, "member-b", Now, new byte[PeerHandshake.NonceLength]), "does not verify");
     }
 
     [Fact]
     public void A_header_outside_the_clock_skew_is_refused()
     {
-        var header = PeerHandshake.CallerHeader(A, ReceiptFixture.Origin, "member-b", Now);
+        var header = PeerHandshake.CallerHeader(A, ReceiptFixture.Origin, "member-b", Now).Header;
         AssertRefused(AuthenticatorOf("member-b", Now + 31_000), header, "more than 30000 ms from this node's clock");
         AssertRefused(AuthenticatorOf("member-b", Now - 31_000), header, "more than 30000 ms");
         Assert.True(AuthenticatorOf("member-b", Now + 29_000).TryVerifyCaller(header, out _, out _));

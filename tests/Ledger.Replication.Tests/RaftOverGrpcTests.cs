@@ -93,7 +93,7 @@ public sealed class RaftOverGrpcTests
 
         foreach (var key in new[] { SignerKey.Generate("member-z"), SignerKey.Generate("member-b") })
         {
-            var headers = new Metadata { { PeerHandshake.HeaderName, PeerHandshake.CallerHeader(key, cluster.Consortium.Origin, target.Id, now) } };
+            var headers = new Metadata { { PeerHandshake.HeaderName, PeerHandshake.CallerHeader(key, cluster.Consortium.Origin, target.Id, now).Header } };
             var error = await Assert.ThrowsAsync<RpcException>(async () => await client.RequestVoteAsync(vote, headers));
             Assert.Equal(StatusCode.Unauthenticated, error.StatusCode);
         }
@@ -103,7 +103,7 @@ public sealed class RaftOverGrpcTests
 
         // A real member may not speak for another one.
         var c = cluster.Keys[2];
-        var spoof = new Metadata { { PeerHandshake.HeaderName, PeerHandshake.CallerHeader(c, cluster.Consortium.Origin, target.Id, now) } };
+        var spoof = new Metadata { { PeerHandshake.HeaderName, PeerHandshake.CallerHeader(c, cluster.Consortium.Origin, target.Id, now).Header } };
         var denied = await Assert.ThrowsAsync<RpcException>(async () => await client.RequestVoteAsync(vote, spoof));
         Assert.Equal(StatusCode.PermissionDenied, denied.StatusCode);
 
