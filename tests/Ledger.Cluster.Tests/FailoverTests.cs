@@ -1,0 +1,72 @@
+using System.Diagnostics;
+using Ledger.Cluster.Tests.Support;
+using Ledger.Sdk;
+using Xunit.Abstractions;
+
+namespace Ledger.Cluster.Tests;
+
+/// <summary>
+/// kill -9 of the leader under load: a new leader takes over, anchoring resumes, the old leader
+/// catches up after a restart, and no acknowledged digest is lost on any member; every checkpoint
+/// seen on the way is consistent with every other.
+/// </summary>
+public sealed class FailoverTests(ITestOutputHelper output)
+{
+    private const int Loops = 8;
+    private const int DigestsPerRequest = 50;
+    private const int RequestsPerLoopMax = 2_000;
+    private const int AcknowledgedBeforeKillMin = 1_000;
+    private const int AcknowledgedAfterKillMin = 1_000;
+    private static readonly TimeSpan PhaseTimeout = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task Leader_killed_under_load_a_new_leader_takes_over_and_nothing_acknowledged_is_lost()
+    {
+        await using var cluster = await LedgerCluster.StartAsync(memberCount: 3, issuerCount: 1, CancellationToken.None);
+        await cluster.RunAsync(TimeSpan.FromSeconds(150), async token =>
+        {
+            var everyone = Enumerable.Range(0, cluster.Count).ToArray();
+            var collector = new CheckpointCollector();
+            using var stopPolling = CancellationTokenSource.CreateLinkedTokenSource(token);
+            var polling = collector.PollAsync(cluster, stopPolling.Token);
+            var oldLeader = await cluster.WaitForLeaderAsync(everyone, LedgerCluster.LeaderTimeout, token);
+            var oldTerm = (await cluster.Client(oldLeader).GetStatusAsync(token)).Members.Single(m => m.Id == cluster.MemberIds[oldLeader]).Term;
+
+            var load = new AnchorLoad();
+            using var stopLoad = CancellationTokenSource.CreateLinkedTokenSource(token);
+            var loading = load.RunAsync(cluster.All, cluster.Issuers[0], Loops, DigestsPerRequest, RequestsPerLoopMax, stopLoad.Token);
+            await Wait.UntilAsync("acknowledgements before the kill", PhaseTimeout, _ =>
+                Task.FromResult((load.Acknowledged.Count >= AcknowledgedBeforeKillMin, $"{load.Acknowledged.Count} acknowledged, errors: {string.Join("; ", load.Errors.Take(5))}")), token);
+
+            cluster.Kill(oldLeader);
+            var killedAt = Stopwatch.GetTimestamp();
+            var survivors = everyone.Where(i => i != oldLeader).ToArray();
+            var newLeader = await cluster.WaitForLeaderAsync(survivors, LedgerCluster.LeaderTimeout, token, notLeader: cluster.MemberIds[oldLeader]);
+            var newTerm = (await cluster.Client(newLeader).GetStatusAsync(token)).Members.Single(m => m.Id == cluster.MemberIds[newLeader]).Term;
+            Assert.True(newTerm > oldTerm, $"the new leader's term {newTerm} is not above the old leader's {oldTerm}");
+            await Wait.UntilAsync("acknowledgements of requests sent after the kill", PhaseTimeout, _ =>
+                Task.FromResult((load.AcknowledgedStartedAfter(killedAt) >= AcknowledgedAfterKillMin, $"{load.AcknowledgedStartedAfter(killedAt)} acknowledged after the kill, errors: {string.Join("; ", load.Errors.TakeLast(5))}")), token);
+            await stopLoad.CancelAsync();
+            await loading;
+            var acknowledged = load.Acknowledged;
+            output.WriteLine($"{acknowledged.Count} digests acknowledged in {load.Requests} requests, {load.AcknowledgedStartedAfter(killedAt)} after the kill; {load.Errors.Count} errors: {string.Join("; ", load.Errors.Take(10))}");
+            Assert.Equal(acknowledged.Count, acknowledged.Select(ack => ack.LeafIndex).Distinct().Count());
+
+            await cluster.RestartAsync(oldLeader, token);
+            var size = await ClusterChecks.WaitForConvergenceAsync(cluster, everyone, PhaseTimeout, token);
+            Assert.True(size >= (ulong)acknowledged.Count);
+            foreach (var member in everyone)
+            {
+                await ClusterChecks.WaitForReceiptsAsync(cluster, member, acknowledged, collector, PhaseTimeout, token);
+            }
+
+            await stopPolling.CancelAsync();
+            await polling;
+            output.WriteLine($"{collector.Count} distinct checkpoints collected");
+            Assert.NotEqual(0, collector.Count);
+            Assert.Equal(cluster.MemberIds.Order(StringComparer.Ordinal), collector.PolledFrom.Order(StringComparer.Ordinal));
+            var problems = await collector.ProblemsAsync(new CheckpointVerifier(cluster.Consortium), cluster.Client(newLeader), token);
+            Assert.True(problems.Count == 0, string.Join("\n", problems));
+        });
+    }
+}
