@@ -55,6 +55,8 @@ public sealed class FailoverTests(ITestOutputHelper output)
             await cluster.RestartAsync(oldLeader, token);
             var size = await ClusterChecks.WaitForConvergenceAsync(cluster, everyone, PhaseTimeout, token);
             Assert.True(size >= (ulong)acknowledged.Count);
+            var logProblems = await ClusterChecks.LogProblemsAsync(cluster.Client(oldLeader), size, token);
+            Assert.True(logProblems.Count == 0, string.Join("\n", logProblems));
             foreach (var member in everyone)
             {
                 await ClusterChecks.WaitForReceiptsAsync(cluster, member, acknowledged, collector, PhaseTimeout, token);

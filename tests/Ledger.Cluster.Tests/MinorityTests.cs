@@ -58,6 +58,8 @@ public sealed class MinorityTests
             Assert.Equal(800, load.Acknowledged.Count);
             var after = await ClusterChecks.WaitForConvergenceAsync(cluster, everyone, PhaseTimeout, token);
             Assert.True(after >= before + 400);
+            var logProblems = await ClusterChecks.LogProblemsAsync(cluster.Client(leader), after, token);
+            Assert.True(logProblems.Count == 0, string.Join("\n", logProblems));
             foreach (var member in everyone)
             {
                 await ClusterChecks.WaitForReceiptsAsync(cluster, member, load.Acknowledged, collector: null, PhaseTimeout, token);

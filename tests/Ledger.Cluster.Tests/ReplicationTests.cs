@@ -38,6 +38,8 @@ public sealed class ReplicationTests
 
             var size = await ClusterChecks.WaitForConvergenceAsync(cluster, Enumerable.Range(0, cluster.Count), TimeSpan.FromSeconds(30), token);
             Assert.True(size >= (ulong)acknowledged.Count);
+            var logProblems = await ClusterChecks.LogProblemsAsync(cluster.Client(0), size, token);
+            Assert.True(logProblems.Count == 0, string.Join("\n", logProblems));
             await stopPolling.CancelAsync();
             await polling;
             Assert.NotEqual(0, collector.Count);

@@ -1,4 +1,5 @@
 using Ledger.Sdk;
+using Ledger.Sdk.Client;
 
 namespace Ledger.Cluster.Tests.Support;
 
@@ -68,5 +69,54 @@ internal static class ClusterChecks
                 cluster.Client(index), verifier, acknowledged, text => collector?.Add(text, member + " receipt"), signersAllowed, token);
             return (problems.Count == 0, string.Join("\n  ", problems.Prepend("")));
         }, cancellationToken);
+    }
+
+    /// <summary>
+    /// Reads the first <paramref name="size"/> leaves from <paramref name="client"/> and lists what is wrong
+    /// with the log: a leaf that does not decode, a timestamp lower than the one before (SPEC §3), a digest
+    /// that one issuer has twice, leaves missing.
+    /// </summary>
+    public static async Task<IReadOnlyList<string>> LogProblemsAsync(LedgerClient client, ulong size, CancellationToken cancellationToken)
+    {
+        const ulong perCall = 1_000;
+        const int problemsMax = 20;
+        var problems = new List<string>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var lastTimestampMs = 0UL;
+        var index = 0UL;
+        while (index < size && problems.Count < problemsMax)
+        {
+            var leaves = await client.GetEntriesAsync(index, Math.Min(perCall, size - index), cancellationToken);
+            if (leaves.Count == 0)
+            {
+                problems.Add($"no leaves from index {index} although the tree has {size}");
+                break;
+            }
+
+            foreach (var bytes in leaves)
+            {
+                if (!Leaf.TryDecode(bytes, out var leaf, out var error))
+                {
+                    problems.Add($"leaf {index} does not decode: {error}");
+                }
+                else
+                {
+                    if (leaf!.TimestampMs < lastTimestampMs)
+                    {
+                        problems.Add($"leaf {index} has timestamp {leaf.TimestampMs}, below the previous leaf's {lastTimestampMs}");
+                    }
+
+                    lastTimestampMs = Math.Max(lastTimestampMs, leaf.TimestampMs);
+                    if (!seen.Add(leaf.Issuer + "/" + leaf.DigestHex))
+                    {
+                        problems.Add($"leaf {index}: issuer {leaf.Issuer} anchored {leaf.DigestHex} a second time");
+                    }
+                }
+
+                index++;
+            }
+        }
+
+        return problems;
     }
 }
