@@ -43,9 +43,16 @@ internal sealed class CheckpointCollector
         _seenBy.TryAdd(text, source);
     }
 
-    /// <summary>Polls every member of the cluster until <paramref name="stop"/> is cancelled; members that do not answer are skipped.</summary>
+    /// <summary>
+    /// Polls every member of the cluster (GetCheckpoint) and watches each (WatchCheckpoints, reconnecting)
+    /// until <paramref name="stop"/> is cancelled; members that do not answer are skipped.
+    /// </summary>
     public Task PollAsync(LedgerCluster cluster, CancellationToken stop) =>
-        Task.WhenAll(Enumerable.Range(0, cluster.Count).Select(i => PollMemberAsync(cluster.Probe(i), cluster.MemberIds[i], stop)));
+        Task.WhenAll(Enumerable.Range(0, cluster.Count).SelectMany(i => new[]
+        {
+            PollMemberAsync(cluster.Probe(i), cluster.MemberIds[i], stop),
+            WatchMemberAsync(cluster.Probe(i), cluster.MemberIds[i] + " watch", stop),
+        }));
 
     /// <summary>
     /// Every problem found among the collected checkpoints. Consistency proofs come from
@@ -107,6 +114,37 @@ internal sealed class CheckpointCollector
         if (!MerkleProof.VerifyConsistency(oldSize, newSize, older.Root, newer.Root, proof))
         {
             problems.Add($"tree {oldSize} ({older.Source}) is not consistent with tree {newSize} ({newer.Source})");
+        }
+    }
+
+    private async Task WatchMemberAsync(LedgerClient probe, string source, CancellationToken stop)
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                await foreach (var checkpoint in probe.WatchCheckpointsAsync(stop))
+                {
+                    Add(checkpoint, source);
+                }
+            }
+            catch (Grpc.Core.RpcException)
+            {
+                // The member went away or ended the stream: watch again once it is back.
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            try
+            {
+                await Task.Delay(PollInterval, stop);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
         }
     }
 
