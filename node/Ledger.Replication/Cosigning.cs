@@ -12,7 +12,16 @@ namespace Ledger.Replication;
 /// </summary>
 internal interface ICheckpointCosigner
 {
-    bool TryCosign(Checkpoint checkpoint, out NoteSignature? signature, out string refusal);
+    /// <summary>The member's signature on <paramref name="checkpoint"/>, or why it refuses (Signature null).</summary>
+    Task<CosignOutcome> CosignAsync(Checkpoint checkpoint, CancellationToken cancellationToken);
+}
+
+/// <summary>A cosigner's answer: a signature, or a refusal a person can read.</summary>
+internal sealed record CosignOutcome(NoteSignature? Signature, string Refusal)
+{
+    public static CosignOutcome Signed(NoteSignature signature) => new(signature, string.Empty);
+
+    public static CosignOutcome Refused(string refusal) => new(null, refusal);
 }
 
 /// <summary>
@@ -31,13 +40,25 @@ internal sealed class CosignatureCollector(PeerContext peers) : IDisposable
     /// Asks every other member with an address to cosign <paramref name="note"/>'s body and returns the
     /// note with every valid signature added. Members that refuse or fail are reported in <c>refusals</c>.
     /// </summary>
-    public async Task<(SignedNote Note, IReadOnlyList<string> Refusals)> CollectAsync(SignedNote note, CancellationToken cancellationToken)
+    public Task<(SignedNote Note, IReadOnlyList<string> Refusals)> CollectAsync(SignedNote note, CancellationToken cancellationToken) =>
+        CollectAsync(note, int.MaxValue, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="CollectAsync(SignedNote, CancellationToken)"/>, but returns as soon as the note
+    /// carries <paramref name="signaturesWanted"/> signatures: a member that is slow or paused does not
+    /// hold up a checkpoint that a quorum already backs. Calls still running are cancelled.
+    /// </summary>
+    public async Task<(SignedNote Note, IReadOnlyList<string> Refusals)> CollectAsync(SignedNote note, int signaturesWanted, CancellationToken cancellationToken)
     {
         var others = peers.Consortium.Members.Where(m => m.Id != peers.MemberKey.Name && m.Address is not null).ToList();
-        var answers = await Task.WhenAll(others.Select(m => AskAsync(m, note.Body, cancellationToken)));
+        using var done = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var asking = others.Select(m => AskAsync(m, note.Body, done.Token)).ToList();
         var refusals = new List<string>();
-        foreach (var (member, signature, refusal) in answers)
+        while (asking.Count > 0 && note.Signatures.Count < signaturesWanted)
         {
+            var answered = await Task.WhenAny(asking);
+            asking.Remove(answered);
+            var (member, signature, refusal) = await answered;
             if (signature is null)
             {
                 refusals.Add($"{member.Id}: {refusal}");
@@ -47,6 +68,7 @@ internal sealed class CosignatureCollector(PeerContext peers) : IDisposable
             note = note.WithSignature(signature);
         }
 
+        await done.CancelAsync();
         return (note, refusals);
     }
 
@@ -89,6 +111,10 @@ internal sealed class CosignatureCollector(PeerContext peers) : IDisposable
         catch (RpcException e)
         {
             return (member, null, $"{e.StatusCode}: {e.Status.Detail}");
+        }
+        catch (OperationCanceledException)
+        {
+            return (member, null, "not asked further: enough members signed");
         }
     }
 

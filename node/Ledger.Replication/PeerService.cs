@@ -179,9 +179,32 @@ internal sealed class PeerService(PeerContext peers) : Peer.PeerBase
             return new CosignResponse { Refusal = "this member is still starting" };
         }
 
-        return cosigner.TryCosign(checkpoint, out var signature, out var refusal)
-            ? new CosignResponse { SignatureLine = signature!.ToLine() }
-            : new CosignResponse { Refusal = refusal };
+        var outcome = await cosigner.CosignAsync(checkpoint, context.CancellationToken);
+        return outcome.Signature is { } signature
+            ? new CosignResponse { SignatureLine = signature.ToLine() }
+            : new CosignResponse { Refusal = outcome.Refusal };
+    }
+
+    public override async Task<ReadIndexResponse> ReadIndex(ReadIndexRequest request, ServerCallContext context)
+    {
+        await AuthenticateAsync(context);
+        if (peers.Host is not { } host)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, "this member is still starting"));
+        }
+
+        try
+        {
+            return new ReadIndexResponse { Index = await host.ReadIndexAsync(context.CancellationToken) };
+        }
+        catch (NotLeaderException e)
+        {
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, e.Message));
+        }
+        catch (ProposalRefusedException e)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, e.Message));
+        }
     }
 
     private async Task<ulong> AuthenticateAsync(ServerCallContext context)

@@ -13,7 +13,8 @@ internal interface IPeerSender
 /// <summary>A committed application entry, handed to apply in log order exactly once per process.</summary>
 /// <param name="Index">Raft log index.</param>
 /// <param name="Data">The entry's bytes (immutable).</param>
-internal sealed record CommittedRaftEntry(ulong Index, ReadOnlyMemory<byte> Data);
+/// <param name="Tag">What this process attached when it proposed the entry (null for entries proposed elsewhere or in another term).</param>
+internal sealed record CommittedRaftEntry(ulong Index, ReadOnlyMemory<byte> Data, object? Tag);
 
 /// <summary>What a member's Raft state looks like from outside, refreshed after every Ready.</summary>
 internal sealed record RaftStatus(RaftRole Role, ulong Term, ulong LeaderId, ulong CommitIndex, ulong AppliedIndex, ulong LastIndex);
@@ -43,6 +44,9 @@ internal sealed record RaftHostOptions
 /// </summary>
 internal sealed class RaftHost : IAsyncDisposable
 {
+    /// <summary>Linearizable reads waiting for the leader's quorum round.</summary>
+    public const int ReadsPendingMax = 4_096;
+
     private readonly RaftNode _node;
     private readonly RaftLogStore _log;
     private readonly IPeerSender _sender;
@@ -50,6 +54,8 @@ internal sealed class RaftHost : IAsyncDisposable
     private readonly Channel<HostEvent> _events;
     private readonly Channel<CommittedRaftEntry> _committed;
     private readonly Dictionary<ulong, PendingProposal> _pending = [];
+    private readonly Dictionary<ulong, TaskCompletionSource<ulong>> _reads = [];
+    private ulong _readContext;
     private readonly CancellationTokenSource _stop = new();
     private Task? _loop;
     private Task? _ticker;
@@ -96,10 +102,41 @@ internal sealed class RaftHost : IAsyncDisposable
     /// apply. Fails with <see cref="NotLeaderException"/> on a follower, and with
     /// <see cref="ProposalLostException"/> when a leader change dropped it before it committed.
     /// </summary>
-    public async Task<ulong> ProposeAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    public Task<ulong> ProposeAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken) =>
+        ProposeAsync(data, null, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="ProposeAsync(ReadOnlyMemory{byte}, CancellationToken)"/>; <paramref name="tag"/>
+    /// travels with the committed entry to apply when this proposal is the one that committed at its index.
+    /// </summary>
+    public async Task<ulong> ProposeAsync(ReadOnlyMemory<byte> data, object? tag, CancellationToken cancellationToken)
+    {
+        var committed = await EnqueueProposalAsync(data, tag, cancellationToken);
+        return await committed.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Queues a proposal behind every proposal queued before it and returns at once with the task
+    /// that completes (with the log index) when it commits, as <see cref="ProposeAsync(ReadOnlyMemory{byte}, object?, CancellationToken)"/>.
+    /// Lets a caller keep several proposals in flight in a fixed order.
+    /// </summary>
+    public async ValueTask<Task<ulong>> EnqueueProposalAsync(ReadOnlyMemory<byte> data, object? tag, CancellationToken cancellationToken)
     {
         var completion = new TaskCompletionSource<ulong>(TaskCreationOptions.RunContinuationsAsynchronously);
-        await _events.Writer.WriteAsync(new HostEvent.Propose(data, completion), cancellationToken);
+        await _events.Writer.WriteAsync(new HostEvent.Propose(data, tag, completion), cancellationToken);
+        return completion.Task;
+    }
+
+    /// <summary>
+    /// A linearizable read point (dissertation §6.4), on the leader only: completes with a commit index
+    /// that a quorum confirmed this leader still held after the call; a read that waits until that
+    /// index is applied sees every write acknowledged before the call. Fails with
+    /// <see cref="NotLeaderException"/> on a follower.
+    /// </summary>
+    public async Task<ulong> ReadIndexAsync(CancellationToken cancellationToken)
+    {
+        var completion = new TaskCompletionSource<ulong>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await _events.Writer.WriteAsync(new HostEvent.Read(completion), cancellationToken);
         return await completion.Task.WaitAsync(cancellationToken);
     }
 
@@ -153,6 +190,12 @@ internal sealed class RaftHost : IAsyncDisposable
             }
 
             _pending.Clear();
+            foreach (var read in _reads.Values)
+            {
+                read.TrySetException(new ProposalRefusedException("the member stopped: " + exception.Message));
+            }
+
+            _reads.Clear();
             _committed.Writer.TryComplete(exception is OperationCanceledException ? null : exception);
             throw;
         }
@@ -175,6 +218,17 @@ internal sealed class RaftHost : IAsyncDisposable
                 await ProcessReadyAsync(cancellationToken);
             }
 
+            if (_reads.Count > 0 && _node.Role != RaftRole.Leader)
+            {
+                // A deposed leader's read rounds never complete; their callers ask the new leader.
+                foreach (var read in _reads.Values)
+                {
+                    read.TrySetException(new NotLeaderException(_node.LeaderId));
+                }
+
+                _reads.Clear();
+            }
+
             Volatile.Write(ref _status, Snapshot());
         }
     }
@@ -195,6 +249,32 @@ internal sealed class RaftHost : IAsyncDisposable
             case HostEvent.Transfer transfer:
                 _node.TransferLeadership(transfer.MemberId);
                 break;
+            case HostEvent.Read read:
+                HandleRead(read);
+                break;
+        }
+    }
+
+    private void HandleRead(HostEvent.Read read)
+    {
+        if (_reads.Count >= ReadsPendingMax)
+        {
+            read.Completion.TrySetException(new ProposalRefusedException("too many reads waiting for the leader's confirmation"));
+            return;
+        }
+
+        var context = ++_readContext;
+        switch (_node.ReadIndex(context))
+        {
+            case ReadIndexStatus.Pending:
+                _reads[context] = read.Completion;
+                break;
+            case ReadIndexStatus.NotLeader:
+                read.Completion.TrySetException(new NotLeaderException(_node.LeaderId));
+                break;
+            case var status:
+                read.Completion.TrySetException(new ProposalRefusedException(status.ToString()));
+                break;
         }
     }
 
@@ -204,7 +284,7 @@ internal sealed class RaftHost : IAsyncDisposable
         switch (result.Status)
         {
             case ProposeStatus.Accepted:
-                _pending[result.Index] = new PendingProposal(result.Term, propose.Completion);
+                _pending[result.Index] = new PendingProposal(result.Term, propose.Tag, propose.Completion);
                 break;
             case ProposeStatus.NotLeader:
                 propose.Completion.TrySetException(new NotLeaderException(result.LeaderHint));
@@ -224,6 +304,14 @@ internal sealed class RaftHost : IAsyncDisposable
         }
 
         _log.Persist(ready.Entries.Span, ready.HardState);
+        foreach (var read in ready.ReadStates)
+        {
+            if (_reads.Remove(read.RequestContext, out var waiter))
+            {
+                waiter.TrySetResult(read.Index);
+            }
+        }
+
         foreach (ref readonly var message in ready.MessagesAfterPersist)
         {
             _sender.Send(message);
@@ -236,7 +324,8 @@ internal sealed class RaftHost : IAsyncDisposable
         {
             if (entry.Kind == EntryKind.Normal)
             {
-                await _committed.Writer.WriteAsync(new CommittedRaftEntry(entry.Index, entry.Data), cancellationToken);
+                var tag = _pending.TryGetValue(entry.Index, out var pending) && pending.Term == entry.Term ? pending.Tag : null;
+                await _committed.Writer.WriteAsync(new CommittedRaftEntry(entry.Index, entry.Data, tag), cancellationToken);
             }
         }
 
@@ -267,7 +356,7 @@ internal sealed class RaftHost : IAsyncDisposable
     private RaftStatus Snapshot() =>
         new(_node.Role, _node.Term, _node.LeaderId, _node.CommitIndex, _node.AppliedIndex, _node.LastIndex);
 
-    private sealed record PendingProposal(ulong Term, TaskCompletionSource<ulong> Completion);
+    private sealed record PendingProposal(ulong Term, object? Tag, TaskCompletionSource<ulong> Completion);
 
     private abstract record HostEvent
     {
@@ -278,7 +367,9 @@ internal sealed class RaftHost : IAsyncDisposable
 
         public sealed record Inbound(Message Message) : HostEvent;
 
-        public sealed record Propose(ReadOnlyMemory<byte> Data, TaskCompletionSource<ulong> Completion) : HostEvent;
+        public sealed record Propose(ReadOnlyMemory<byte> Data, object? Tag, TaskCompletionSource<ulong> Completion) : HostEvent;
+
+        public sealed record Read(TaskCompletionSource<ulong> Completion) : HostEvent;
 
         public sealed record Transfer(ulong MemberId) : HostEvent;
     }

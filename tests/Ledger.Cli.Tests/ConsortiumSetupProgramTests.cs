@@ -104,17 +104,48 @@ public sealed class ConsortiumSetupProgramTests : IDisposable
     }
 
     [Fact]
-    public async Task Dev_up_of_three_members_fails_cleanly_while_the_node_runs_one_member_consortia()
+    public async Task Dev_up_of_three_members_serves_quorum_signed_receipts_from_every_member()
     {
         var dir = _dir.File("dev3");
         try
         {
             var up = await ProcessRunner.RunLedgerAsync("dev", "up", "--members", "3", "--dir", dir);
-            Assert.Equal(1, up.ExitCode);
-            Assert.Contains("did not start serving", up.StandardError, StringComparison.Ordinal);
-            Assert.Contains("runs one-member consortia only", up.StandardError, StringComparison.Ordinal);
-            Assert.False(File.Exists(Path.Combine(dir, "dev.json")));
-            Assert.Equal(3, Consortium.Load(Path.Combine(dir, "consortium.json")).Members.Count);
+            Assert.True(up.ExitCode == 0, up.ToString());
+            using var state = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "dev.json")));
+            var addresses = state.RootElement.GetProperty("members").EnumerateArray().Select(m => m.GetProperty("address").GetString()!).ToList();
+            var pids = state.RootElement.GetProperty("members").EnumerateArray().Select(m => m.GetProperty("pid").GetInt32()).ToList();
+            Assert.Equal(3, addresses.Distinct().Count());
+            var consortiumFile = Path.Combine(dir, "consortium.json");
+            Assert.Equal(2, Consortium.Load(consortiumFile).Quorum);
+
+            var badge = _dir.File("badge.txt");
+            await File.WriteAllTextAsync(badge, "a badge anchored through a follower or the leader");
+            var receipts = _dir.File("receipts");
+            var anchor = await ProcessRunner.RunLedgerAsync("anchor", badge, "--issuer-key", state.RootElement.GetProperty("issuerKey").GetString()!,
+                "--node", string.Join(',', addresses), "--receipts", receipts);
+            Assert.True(anchor.ExitCode == 0, anchor.ToString());
+
+            foreach (var address in addresses)
+            {
+                var proof = _dir.File($"proof-{addresses.IndexOf(address)}.tlog-proof");
+                var prove = await ProcessRunner.RunLedgerAsync("prove", "--file", badge, "--node", address, "--out", proof);
+                Assert.True(prove.ExitCode == 0, prove.ToString());
+                var verify = await ProcessRunner.RunLedgerAsync("verify", proof, "--consortium", consortiumFile, "--file", badge);
+                Assert.True(verify.ExitCode == 0, verify.ToString());
+                var signatures = File.ReadAllLines(proof).Count(line => line.StartsWith("\u2014 ", StringComparison.Ordinal));
+                Assert.True(signatures >= 2, $"{address} served a receipt with {signatures} signature(s)");
+            }
+
+            var status = await ProcessRunner.RunLedgerAsync("status", "--node", addresses[0], "--json");
+            Assert.True(status.ExitCode == 0, status.ToString());
+            using var members = JsonDocument.Parse(status.StandardOutput);
+            var roles = members.RootElement.GetProperty("members").EnumerateArray().Select(m => m.GetProperty("role").GetString()).ToList();
+            Assert.Equal(1, roles.Count(role => role == "leader"));
+            Assert.Equal(2, roles.Count(role => role == "follower"));
+
+            var down = await ProcessRunner.RunLedgerAsync("dev", "down", "--dir", dir);
+            Assert.True(down.ExitCode == 0, down.ToString());
+            Assert.All(pids, pid => Assert.False(File.Exists($"/proc/{pid}/cmdline") && File.ReadAllText($"/proc/{pid}/cmdline").Contains("ledger-node", StringComparison.Ordinal)));
         }
         finally
         {

@@ -9,7 +9,9 @@ public sealed class BatcherTests
     {
         public List<Batch> Proposed { get; } = [];
 
-        public ValueTask<ulong> ProposeAsync(byte[] batchBytes, object? tag, CancellationToken cancellationToken)
+        public ulong RecoveredCommitIndex => 0;
+
+        public ValueTask<Task> ProposeAsync(byte[] batchBytes, object? tag, CancellationToken cancellationToken)
         {
             Proposed.Add(BatchCodec.Decode(batchBytes));
             foreach (var pending in (PendingAnchor[])tag!)
@@ -17,7 +19,11 @@ public sealed class BatcherTests
                 pending.Completion.TrySetResult(new EntryOutcome([], [], 0));
             }
 
-            return ValueTask.FromResult((ulong)Proposed.Count);
+            return ValueTask.FromResult(Task.CompletedTask);
+        }
+
+        public void Compact(ulong durableAppliedIndex)
+        {
         }
 
         public async IAsyncEnumerable<CommittedEntry> ReadCommittedAsync([EnumeratorCancellation] CancellationToken cancellationToken)

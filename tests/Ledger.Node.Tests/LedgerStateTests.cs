@@ -123,11 +123,27 @@ public sealed class LedgerStateTests
     }
 
     [Fact]
-    public void A_gap_in_batch_indices_is_a_programmer_error()
+    public void Log_positions_may_skip_but_never_go_back()
     {
         using var store = new InMemoryKeyValueStore();
         var state = new LedgerState(store);
-        Assert.Throws<InvalidOperationException>(() => state.Apply(2, new Batch(10, [Entry("alpha", 1, 1)])));
-        Assert.Equal(0UL, state.TreeSize);
+        Assert.NotNull(state.Apply(2, new Batch(10, [Entry("alpha", 1, 1)])));
+        Assert.Equal(2UL, state.Applied.BatchIndex);
+        Assert.NotNull(state.Apply(5, new Batch(11, [Entry("alpha", 2, 2)])));
+        Assert.Equal((5UL, 2UL), (state.Applied.BatchIndex, state.TreeSize));
+        Assert.Null(state.Apply(4, new Batch(12, [Entry("alpha", 3, 3)])));
+        Assert.Equal(2UL, state.TreeSize);
+    }
+
+    [Fact]
+    public void A_batch_stamped_before_the_applied_one_takes_the_applied_time()
+    {
+        using var store = new InMemoryKeyValueStore();
+        var state = new LedgerState(store);
+        state.Apply(1, new Batch(1_000, [Entry("alpha", 1, 1)]));
+        var outcome = state.Apply(2, new Batch(400, [Entry("alpha", 2, 2)]))!;
+        Assert.Equal(1_000UL, state.Applied.TimestampMs);
+        Assert.True(Leaf.TryDecode(state.LeafBytes(outcome[0].LeafIndices[0]), out var leaf, out _));
+        Assert.Equal(1_000UL, leaf!.TimestampMs);
     }
 }

@@ -18,7 +18,7 @@ public sealed class LocalSequencerTests
         var beforeCrash = new LocalSequencer(logStore, appliedIndex: 0, inFlightBatchesMax: 8);
         for (var i = 1; i <= 3; i++)
         {
-            Assert.Equal((ulong)i, await beforeCrash.ProposeAsync(Encoded(i), tag: null, CancellationToken.None));
+            Assert.Equal((ulong)i, await beforeCrash.AppendAsync(Encoded(i), tag: null, CancellationToken.None));
         }
 
         var state = new LedgerState(stateStore);
@@ -41,7 +41,7 @@ public sealed class LocalSequencerTests
         }
 
         Assert.Equal(3UL, state.TreeSize);
-        Assert.Equal(4UL, await afterCrash.ProposeAsync(Encoded(4), tag: null, CancellationToken.None));
+        Assert.Equal(4UL, await afterCrash.AppendAsync(Encoded(4), tag: null, CancellationToken.None));
 
         afterCrash.Truncate(state.MakeDurable().BatchIndex);
         beforeCrash.Dispose();
@@ -57,7 +57,7 @@ public sealed class LocalSequencerTests
         {
             for (var i = 1; i <= 3; i++)
             {
-                await first.ProposeAsync(Encoded(i), tag: null, CancellationToken.None);
+                await first.AppendAsync(Encoded(i), tag: null, CancellationToken.None);
             }
         }
 
@@ -66,6 +66,6 @@ public sealed class LocalSequencerTests
         Assert.Empty(restarted.Unapplied);
         restarted.Truncate(3);
         Assert.Empty(StateKeys.ScanPrefix(logStore, [StateKeys.BatchLog]));
-        Assert.Equal(4UL, await restarted.ProposeAsync(Encoded(4), tag: null, CancellationToken.None));
+        Assert.Equal(4UL, await restarted.AppendAsync(Encoded(4), tag: null, CancellationToken.None));
     }
 }

@@ -11,24 +11,16 @@ public sealed class CosigningTests
     /// <summary>A member whose applied tree is given as its roots by size.</summary>
     private sealed class TreeCosigner(SignerKey key, Dictionary<ulong, byte[]> roots) : ICheckpointCosigner
     {
-        public bool TryCosign(Checkpoint checkpoint, out NoteSignature? signature, out string refusal)
+        public Task<CosignOutcome> CosignAsync(Checkpoint checkpoint, CancellationToken cancellationToken)
         {
-            signature = null;
             if (!roots.TryGetValue(checkpoint.Size, out var root))
             {
-                refusal = $"my tree does not have {checkpoint.Size} leaves";
-                return false;
+                return Task.FromResult(CosignOutcome.Refused($"my tree does not have {checkpoint.Size} leaves"));
             }
 
-            if (!root.AsSpan().SequenceEqual(checkpoint.Root))
-            {
-                refusal = $"my tree at size {checkpoint.Size} has another root";
-                return false;
-            }
-
-            signature = SignedNote.Sign(checkpoint.Body(), [key]).Signatures[0];
-            refusal = string.Empty;
-            return true;
+            return Task.FromResult(root.AsSpan().SequenceEqual(checkpoint.Root)
+                ? CosignOutcome.Signed(SignedNote.Sign(checkpoint.Body(), [key]).Signatures[0])
+                : CosignOutcome.Refused($"my tree at size {checkpoint.Size} has another root"));
         }
     }
 

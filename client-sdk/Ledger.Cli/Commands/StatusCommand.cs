@@ -49,6 +49,8 @@ internal static class StatusCommand
                 ["term"] = member.Term,
                 ["commitIndex"] = member.CommitIndex,
                 ["appliedIndex"] = member.AppliedIndex,
+                ["treeSize"] = member.TreeSize,
+                ["lag"] = member.Lag,
             });
         }
 
@@ -71,9 +73,11 @@ internal static class StatusCommand
             $"leader:     {status.Leader}",
             $"tree size:  {status.TreeSize}",
             "members:",
+            $"  {"id",-20} {"role",-13} {"term",6} {"commit",10} {"applied",10} {"lag",8} {"tree size",12}  address",
         };
-        lines.AddRange(status.Members.Select(member =>
-            $"  {member.Id,-20} {member.Role,-11} term {member.Term} commit {member.CommitIndex} applied {member.AppliedIndex}  {member.Address}"));
+        lines.AddRange(status.Members.Select(member => member.Role == "unreachable"
+            ? $"  {member.Id,-20} {member.Role,-13} {"-",6} {"-",10} {"-",10} {"-",8} {"-",12}  {member.Address}"
+            : $"  {member.Id,-20} {member.Role,-13} {member.Term,6} {member.CommitIndex,10} {member.AppliedIndex,10} {member.Lag,8} {member.TreeSize,12}  {member.Address}"));
         return string.Join('\n', lines);
     }
 }

@@ -5,6 +5,7 @@ using Ledger.Node.Checkpoints;
 using Ledger.Node.Hosting;
 using Ledger.Node.Sequencing;
 using Ledger.Node.State;
+using Ledger.Replication;
 using Ledger.Sdk;
 using Ledger.Sdk.Protos.V1;
 
@@ -22,8 +23,16 @@ internal sealed class LedgerApiService : Sdk.Protos.V1.Ledger.LedgerBase
         _node = node;
     }
 
+    /// <summary>Header marking an anchor a member forwarded to the leader; such a call is never forwarded again.</summary>
+    public const string ForwardedHeader = "ledger-forwarded-by";
+
     public override async Task<AnchorResponse> Anchor(AnchorRequest request, ServerCallContext context)
     {
+        if (_node.Replica is { IsLeader: false })
+        {
+            return await ForwardAsync(request, context);
+        }
+
         var admission = _node.Admission.Admit(request);
         if (admission.Entry is null)
         {
@@ -50,23 +59,70 @@ internal sealed class LedgerApiService : Sdk.Protos.V1.Ledger.LedgerBase
         }
         catch (Exception exception)
         {
+            // Nothing of the batch was applied (it never committed); the nonce may be used again.
             _node.Admission.Release(admission.Entry);
-            throw new RpcException(new Status(StatusCode.Unavailable, $"the batch could not be made durable: {exception.Message}"));
+            throw new RpcException(new Status(StatusCode.Unavailable, exception is NotLeaderException or ProposalLostException
+                ? $"leadership moved while the batch was in flight ({exception.Message}): retry with a fresh nonce; nothing was anchored twice"
+                : $"the batch could not be made durable: {exception.Message}"));
         }
 
         var response = new AnchorResponse { TreeSize = outcome.TreeSize };
         response.LeafIndices.Add(outcome.LeafIndices);
         response.Existed.Add(outcome.Existed);
-        if (request.IncludeReceipts)
+        await AddReceiptsAsync(request, response, context);
+        return response;
+    }
+
+    /// <summary>
+    /// A follower's anchor: sent on to the leader with the caller's deadline; answered once this
+    /// member has applied the batch too, so receipts asked from it right after cover the digests.
+    /// </summary>
+    private async Task<AnchorResponse> ForwardAsync(AnchorRequest request, ServerCallContext context)
+    {
+        var replica = _node.Replica!;
+        if (context.RequestHeaders.GetValue(ForwardedHeader) is { } forwarder)
         {
-            var checkpoint = await _node.Signer.WaitForSizeAsync(outcome.TreeSize, context.CancellationToken);
-            foreach (var index in outcome.LeafIndices)
-            {
-                response.Receipts.Add(_node.State.BuildReceipt(index, checkpoint));
-            }
+            throw new RpcException(new Status(StatusCode.Unavailable,
+                $"member {_node.MemberKey.Name} is not the leader (the request came forwarded by {forwarder}); retry in a moment"));
         }
 
+        var leader = replica.LeaderName;
+        var client = leader is null ? null : replica.Members.For(leader);
+        if (client is null)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, "no leader is known right now (an election is running): retry in a moment"));
+        }
+
+        var forwarded = request.Clone();
+        forwarded.IncludeReceipts = false;
+        var headers = new Metadata { { ForwardedHeader, _node.MemberKey.Name } };
+        AnchorResponse response;
+        try
+        {
+            response = await client.AnchorAsync(forwarded, headers, context.Deadline == DateTime.MaxValue ? null : context.Deadline, context.CancellationToken);
+        }
+        catch (RpcException exception) when (exception.StatusCode is StatusCode.Unavailable or StatusCode.Internal)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, $"forwarding to the leader {leader} failed ({exception.Status.Detail}): retry in a moment"));
+        }
+
+        await _node.WaitForTreeSizeAsync(response.TreeSize, context.CancellationToken);
+        await AddReceiptsAsync(request, response, context);
         return response;
+    }
+
+    private async Task AddReceiptsAsync(AnchorRequest request, AnchorResponse response, ServerCallContext context)
+    {
+        if (!request.IncludeReceipts)
+        {
+            return;
+        }
+
+        var checkpoint = await _node.Signer.WaitForSizeAsync(response.TreeSize, context.CancellationToken);
+        foreach (var index in response.LeafIndices)
+        {
+            response.Receipts.Add(_node.State.BuildReceipt(index, checkpoint));
+        }
     }
 
     /// <summary>Digests one <c>GetReceipts</c> call may ask for.</summary>
@@ -75,6 +131,7 @@ internal sealed class LedgerApiService : Sdk.Protos.V1.Ledger.LedgerBase
     public override async Task<GetReceiptResponse> GetReceipt(GetReceiptRequest request, ServerCallContext context)
     {
         CheckDigestLength(request.Digest, 0);
+        await CatchUpIfAskedAsync(request.Linearizable, context);
         var issuer = request.Issuer.Length == 0 ? null : request.Issuer;
         if (!_node.State.TryFindLeaf(request.Digest.Span, issuer, out var index))
         {
@@ -94,6 +151,7 @@ internal sealed class LedgerApiService : Sdk.Protos.V1.Ledger.LedgerBase
                 $"ask for 1 to {ReceiptsPerRequestMax} receipts per call, not {request.Digests.Count}: split the request"));
         }
 
+        await CatchUpIfAskedAsync(request.Linearizable, context);
         var issuer = request.Issuer.Length == 0 ? null : request.Issuer;
         var indices = new ulong?[request.Digests.Count];
         ulong highest = 0;
@@ -117,6 +175,27 @@ internal sealed class LedgerApiService : Sdk.Protos.V1.Ledger.LedgerBase
         }
 
         return response;
+    }
+
+    /// <summary>For a linearizable read: waits until this member applied what the leader had committed when the call arrived.</summary>
+    private async Task CatchUpIfAskedAsync(bool linearizable, ServerCallContext context)
+    {
+        if (!linearizable || _node.Replica is not { } replica)
+        {
+            return;
+        }
+
+        ulong index;
+        try
+        {
+            index = await replica.Reads.ReadIndexAsync(context.CancellationToken);
+        }
+        catch (Exception exception) when (exception is NotLeaderException or ProposalRefusedException or RpcException)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, $"a linearizable read needs the leader's confirmation, which failed: {exception.Message}; retry in a moment"));
+        }
+
+        await _node.WaitForAppliedIndexAsync(index, context.CancellationToken);
     }
 
     private static void CheckDigestLength(ByteString digest, int position)
@@ -195,7 +274,7 @@ internal sealed class LedgerApiService : Sdk.Protos.V1.Ledger.LedgerBase
     }
 
     public override Task<GetStatusResponse> GetStatus(GetStatusRequest request, ServerCallContext context) =>
-        Task.FromResult(_node.Status());
+        _node.StatusAsync(request.LocalOnly, context.CancellationToken);
 
     public override async Task WatchCheckpoints(WatchCheckpointsRequest request, IServerStreamWriter<CheckpointEvent> responseStream, ServerCallContext context)
     {

@@ -10,13 +10,18 @@ internal sealed record SignedCheckpointText(ulong TreeSize, string Text);
 /// <summary>
 /// Signs a checkpoint of the node's own applied tree whenever it has grown, at most once per
 /// <c>minimumIntervalMs</c> (the first growth after a quiet period is signed at once), archives
-/// it, and wakes whoever waits for a checkpoint covering a given size.
+/// it, and wakes whoever waits for a checkpoint covering a given size. The signing function gives
+/// the text to publish, or null when the checkpoint did not gather its signatures (a consortium
+/// whose quorum is not reachable): the signer then tries again shortly, at the size the tree has then.
 /// </summary>
 internal sealed class CheckpointSigner
 {
     private readonly LedgerState _state;
     private readonly CheckpointArchive _archive;
-    private readonly Func<ulong, byte[], string> _sign;
+    /// <summary>Pause before trying again after a checkpoint did not gather its signatures.</summary>
+    public const int RetryDelayMs = 100;
+
+    private readonly Func<ulong, byte[], CancellationToken, Task<string?>> _sign;
     private readonly int _minimumIntervalMs;
     private readonly Lock _signLock = new();
     private readonly Func<ulong> _nowMs;
@@ -27,7 +32,7 @@ internal sealed class CheckpointSigner
     public CheckpointSigner(
         LedgerState state,
         CheckpointArchive archive,
-        Func<ulong, byte[], string> sign,
+        Func<ulong, byte[], CancellationToken, Task<string?>> sign,
         int minimumIntervalMs,
         Func<ulong> nowMs)
     {
@@ -45,26 +50,35 @@ internal sealed class CheckpointSigner
     /// <summary>Called after every apply; cheap and non-blocking.</summary>
     public void NotifyGrown() => _grown.Writer.TryWrite(true);
 
-    /// <summary>Signs the current tree once now if no checkpoint covers it (startup, including the empty tree).</summary>
-    public void SignIfBehind()
-    {
-        var size = _state.TreeSize;
-        if (size > Latest.TreeSize || Latest.Text.Length == 0)
-        {
-            SignNow(size);
-        }
-    }
+    /// <summary>True when no published checkpoint covers the applied tree (or none exists yet).</summary>
+    public bool IsBehind => _state.TreeSize > Latest.TreeSize || Latest.Text.Length == 0;
+
+    /// <summary>Signs the current tree once now if no checkpoint covers it (startup, including the empty tree); false when it could not.</summary>
+    public async Task<bool> SignIfBehindAsync(CancellationToken cancellationToken) =>
+        !IsBehind || await TrySignAsync(_state.TreeSize, cancellationToken);
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {
+        var retry = IsBehind;
         while (!cancellationToken.IsCancellationRequested)
         {
-            await _grown.Reader.ReadAsync(cancellationToken);
-            var size = _state.TreeSize;
-            if (size > Latest.TreeSize)
+            if (retry)
             {
-                SignNow(size);
-                await Task.Delay(_minimumIntervalMs, cancellationToken);
+                await Task.Delay(RetryDelayMs, cancellationToken);
+            }
+            else
+            {
+                await _grown.Reader.ReadAsync(cancellationToken);
+            }
+
+            retry = false;
+            if (IsBehind)
+            {
+                retry = !await TrySignAsync(_state.TreeSize, cancellationToken);
+                if (!retry)
+                {
+                    await Task.Delay(_minimumIntervalMs, cancellationToken);
+                }
             }
         }
     }
@@ -89,22 +103,27 @@ internal sealed class CheckpointSigner
     public Task<SignedCheckpointText> WaitForNewerAsync(ulong treeSize, CancellationToken cancellationToken) =>
         WaitForSizeAsync(treeSize + 1, cancellationToken);
 
-    private void SignNow(ulong size)
+    private async Task<bool> TrySignAsync(ulong size, CancellationToken cancellationToken)
     {
+        var text = await _sign(size, _state.RootAt(size), cancellationToken);
+        if (text is null)
+        {
+            return false;
+        }
+
         lock (_signLock)
         {
             if (size < Latest.TreeSize || (size == Latest.TreeSize && Latest.Text.Length > 0))
             {
-                return;
+                return true;
             }
 
-            var root = _state.RootAt(size);
-            var text = _sign(size, root);
             _archive.Save(size, text, _nowMs());
             Volatile.Write(ref _latest, new SignedCheckpointText(size, text));
         }
 
         var previous = Interlocked.Exchange(ref _published, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
         previous.TrySetResult();
+        return true;
     }
 }

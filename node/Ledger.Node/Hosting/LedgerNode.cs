@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using Ledger.Node.Admission;
 using Ledger.Node.Checkpoints;
+using Ledger.Node.Replicated;
 using Ledger.Node.Sequencing;
 using Ledger.Node.State;
 using Ledger.Sdk;
@@ -12,17 +13,23 @@ namespace Ledger.Node.Hosting;
 
 /// <summary>
 /// One node's parts, wired as the pipeline admission → batcher → sequencer → apply → checkpoint
-/// signer. Owns the background loops and the stores; disposed when the host stops.
+/// signer. Owns the background loops and the stores; disposed when the host stops. With a
+/// one-member consortium the sequencer is a local log; with more members it is Raft
+/// (<see cref="Replica"/>), and checkpoints are published once a quorum of members signed them.
 /// </summary>
 internal sealed partial class LedgerNode : IAsyncDisposable
 {
     private const int NoncePruneIntervalMs = 10_000;
+    private const int QuorumWarningIntervalSeconds = 10;
+    private long _lastQuorumWarning;
     private readonly CancellationTokenSource _stopping = new();
     private const int DurableEveryBatches = 256;
     private const int DurableEveryMs = 1_000;
     private readonly RocksDbKeyValueStore _store;
-    private readonly RocksDbKeyValueStore _logStore;
-    private readonly LocalSequencer _sequencer;
+    private readonly RocksDbKeyValueStore? _logStore;
+    private readonly ISequencer _sequencer;
+    private readonly LocalSequencer? _localSequencer;
+    private TaskCompletionSource _appliedSignal = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CheckpointArchive _archive;
     private readonly NonceRegistry _nonces;
     private readonly ILogger<LedgerNode> _logger;
@@ -38,23 +45,41 @@ internal sealed partial class LedgerNode : IAsyncDisposable
         _logger = logger;
         _store = RocksDbKeyValueStore.Open(Path.Combine(files.DataDir, "state"));
         State = new LedgerState(_store);
-        _logStore = RocksDbKeyValueStore.Open(Path.Combine(files.DataDir, "log"));
-        _sequencer = new LocalSequencer(_logStore, State.Applied.BatchIndex, options.InFlightBatchesMax);
         _archive = new CheckpointArchive(Path.Combine(files.DataDir, "checkpoints.db"));
+        var lastTimestampMs = State.Applied.TimestampMs;
+        if (consortium.Members.Count == 1)
+        {
+            _logStore = RocksDbKeyValueStore.Open(Path.Combine(files.DataDir, "log"));
+            _localSequencer = new LocalSequencer(_logStore, State.Applied.BatchIndex, options.InFlightBatchesMax);
+            _sequencer = _localSequencer;
+            if (_localSequencer.Unapplied.Count > 0)
+            {
+                lastTimestampMs = BatchCodec.Decode(_localSequencer.Unapplied[^1].Bytes).TimestampMs;
+            }
+        }
+        else
+        {
+            Replica = new ReplicaMember(options, files, consortium, memberKey, State.Applied.BatchIndex, NowMs);
+            _sequencer = new RaftSequencer(Replica.Host, Replica.RecoveredCommitIndex);
+            Replica.Peers.Cosigner = new StateCosigner(State, memberKey, NowMs, options.ClockSkewMs, WaitForTreeSizeAsync);
+        }
+
         _nonces = new NonceRegistry(options.NonceWindowMs, options.NoncesMax);
         RestoreNonces();
         var issuerKeys = consortium.Issuers.ToDictionary(issuer => issuer.Id, issuer => issuer.Key, StringComparer.Ordinal);
         Admission = new AnchorAdmission(consortium.Origin, issuerKeys, _nonces, options.DigestsPerRequestMax, options.NonceWindowMs, NowMs);
-        var lastTimestampMs = _sequencer.Unapplied.Count > 0
-            ? BatchCodec.Decode(_sequencer.Unapplied[^1].Bytes).TimestampMs
-            : State.Applied.TimestampMs;
         Batcher = new Batcher(
             new BatcherLimits(options.QueueDigestsMax, options.BatchDigestsMax, options.BatchLingerMs),
             _sequencer,
             NowMs,
-            lastTimestampMs);
-        Signer = new CheckpointSigner(State, _archive, SignCheckpoint, options.CheckpointIntervalMs, NowMs);
+            lastTimestampMs,
+            () => State.Applied.TimestampMs,
+            options.InFlightBatchesMax);
+        Signer = new CheckpointSigner(State, _archive, SignCheckpointAsync, options.CheckpointIntervalMs, NowMs);
     }
+
+    /// <summary>This member's consortium machinery; null for a one-member consortium.</summary>
+    public ReplicaMember? Replica { get; }
 
     public NodeOptions Options { get; }
 
@@ -85,6 +110,7 @@ internal sealed partial class LedgerNode : IAsyncDisposable
     /// <summary>Replays the unapplied log, signs a checkpoint if none covers the tree, starts the loops.</summary>
     public void Start()
     {
+        Replica?.Start();
         _loops.Add(Task.Run(State.PopulateDigestFilter));
         _loops.Add(Task.Run(() => ApplyLoopAsync(_stopping.Token)));
         _loops.Add(Task.Run(() => Batcher.RunAsync(_stopping.Token)));
@@ -99,7 +125,7 @@ internal sealed partial class LedgerNode : IAsyncDisposable
     /// <summary>Waits until every batch that was in the log at start is applied and a checkpoint covers the tree.</summary>
     public async Task WaitReadyAsync(CancellationToken cancellationToken)
     {
-        var target = _sequencer.Unapplied.Count > 0 ? _sequencer.Unapplied[^1].Index : State.Applied.BatchIndex;
+        var target = Math.Max(_sequencer.RecoveredCommitIndex, State.Applied.BatchIndex);
         while (State.Applied.BatchIndex < target)
         {
             if (_applyFailed.Task.IsFaulted)
@@ -110,37 +136,38 @@ internal sealed partial class LedgerNode : IAsyncDisposable
             await Task.Delay(5, cancellationToken);
         }
 
-        Signer.SignIfBehind();
+        // Alone, a member signs its tree at once; in a consortium the signer loop gathers a quorum
+        // in the background (the other members may not be up yet).
+        if (Replica is null)
+        {
+            await Signer.SignIfBehindAsync(cancellationToken);
+        }
+        else
+        {
+            Signer.NotifyGrown();
+        }
     }
 
-    public GetStatusResponse Status()
-    {
-        var applied = State.Applied;
-        var response = new GetStatusResponse
-        {
-            Origin = Consortium.Origin,
-            Member = MemberKey.Name,
-            Leader = MemberKey.Name,
-            TreeSize = applied.TreeSize,
-            MaxDigestsPerRequest = (uint)Options.DigestsPerRequestMax,
-            NonceWindowMs = Options.NonceWindowMs,
-            Checkpoint = Signer.Latest.Text,
-        };
-        foreach (var member in Consortium.Members)
-        {
-            var self = member.Id == MemberKey.Name;
-            response.Members.Add(new MemberStatus
-            {
-                Id = member.Id,
-                Address = member.Address ?? "",
-                Role = self ? "leader" : "unreachable",
-                Term = self ? 1UL : 0UL,
-                CommitIndex = self ? applied.BatchIndex : 0,
-                AppliedIndex = self ? applied.BatchIndex : 0,
-            });
-        }
+    /// <summary>Completes once the applied tree has at least <paramref name="treeSize"/> leaves.</summary>
+    public Task WaitForTreeSizeAsync(ulong treeSize, CancellationToken cancellationToken) =>
+        WaitForAppliedAsync(() => State.TreeSize >= treeSize, cancellationToken);
 
-        return response;
+    /// <summary>Completes once the log is applied up to <paramref name="index"/>.</summary>
+    public Task WaitForAppliedIndexAsync(ulong index, CancellationToken cancellationToken) =>
+        WaitForAppliedAsync(() => State.Applied.BatchIndex >= index, cancellationToken);
+
+    private async Task WaitForAppliedAsync(Func<bool> reached, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var signal = Volatile.Read(ref _appliedSignal);
+            if (reached())
+            {
+                return;
+            }
+
+            await signal.Task.WaitAsync(cancellationToken);
+        }
     }
 
     public async ValueTask DisposeAsync()
@@ -158,18 +185,40 @@ internal sealed partial class LedgerNode : IAsyncDisposable
             }
         }
 
-        _sequencer.Dispose();
+        if (Replica is not null)
+        {
+            await Replica.DisposeAsync();
+        }
+
+        _localSequencer?.Dispose();
         _archive.Dispose();
         State.MakeDurable();
         _store.Dispose();
-        _logStore.Dispose();
+        _logStore?.Dispose();
         _stopping.Dispose();
     }
 
-    private string SignCheckpoint(ulong size, byte[] root)
+    private async Task<string?> SignCheckpointAsync(ulong size, byte[] root, CancellationToken cancellationToken)
     {
-        var body = new Checkpoint(Consortium.Origin, size, root).Body();
-        return SignedNote.Sign(body, [MemberKey]).ToText();
+        var own = StateCosigner.SignOwn(Consortium.Origin, size, root, MemberKey);
+        if (Replica is null)
+        {
+            return own.ToText();
+        }
+
+        var (note, refusals) = await Replica.Cosignatures.CollectAsync(own, Consortium.Quorum, cancellationToken);
+        if (note.Signatures.Count >= Consortium.Quorum)
+        {
+            return note.ToText();
+        }
+
+        if (Stopwatch.GetElapsedTime(_lastQuorumWarning).TotalSeconds >= QuorumWarningIntervalSeconds)
+        {
+            _lastQuorumWarning = Stopwatch.GetTimestamp();
+            LogNoQuorum(size, note.Signatures.Count, Consortium.Quorum, string.Join("; ", refusals));
+        }
+
+        return null;
     }
 
     private async Task ApplyLoopAsync(CancellationToken cancellationToken)
@@ -177,12 +226,19 @@ internal sealed partial class LedgerNode : IAsyncDisposable
         var lastDurable = Stopwatch.GetTimestamp();
         try
         {
+            var applied = 0UL;
             await foreach (var entry in _sequencer.ReadCommittedAsync(cancellationToken))
             {
                 var started = Stopwatch.GetTimestamp();
-                var batch = BatchCodec.Decode(entry.Bytes);
+                var batch = Decode(entry);
                 var outcomes = State.Apply(entry.Index, batch);
                 Batcher.Stats.Applied(Stopwatch.GetTimestamp() - started);
+                foreach (var anchor in batch.Entries)
+                {
+                    // Every member remembers every applied nonce, so whichever leads next refuses replays.
+                    _nonces.Restore(anchor.Issuer, anchor.Nonce, anchor.IssuedAtMs);
+                }
+
                 if (entry.Tag is PendingAnchor[] pendings && outcomes is not null)
                 {
                     for (var i = 0; i < pendings.Length; i++)
@@ -191,10 +247,11 @@ internal sealed partial class LedgerNode : IAsyncDisposable
                     }
                 }
 
+                Interlocked.Exchange(ref _appliedSignal, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
                 Signer.NotifyGrown();
-                if (entry.Index % DurableEveryBatches == 0 || Stopwatch.GetElapsedTime(lastDurable).TotalMilliseconds >= DurableEveryMs)
+                if (++applied % DurableEveryBatches == 0 || Stopwatch.GetElapsedTime(lastDurable).TotalMilliseconds >= DurableEveryMs)
                 {
-                    _sequencer.Truncate(State.MakeDurable().BatchIndex);
+                    _sequencer.Compact(State.MakeDurable().BatchIndex);
                     lastDurable = Stopwatch.GetTimestamp();
                 }
             }
@@ -208,6 +265,28 @@ internal sealed partial class LedgerNode : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Decodes a committed batch. In a consortium a batch that does not decode (a leader's bug) is
+    /// applied as an empty batch on every member alike, rather than stopping them all.
+    /// </summary>
+    private Batch Decode(CommittedEntry entry)
+    {
+        if (Replica is null)
+        {
+            return BatchCodec.Decode(entry.Bytes);
+        }
+
+        try
+        {
+            return BatchCodec.Decode(entry.Bytes);
+        }
+        catch (FormatException exception)
+        {
+            LogUndecodableBatch(entry.Index, exception.Message);
+            return new Batch(State.Applied.TimestampMs, []);
+        }
+    }
+
     private void RestoreNonces()
     {
         var oldestKeptMs = NowMs() - Math.Min(NowMs(), Options.NonceWindowMs);
@@ -218,7 +297,7 @@ internal sealed partial class LedgerNode : IAsyncDisposable
             _nonces.Restore(issuer, nonce, issuedAtMs);
         }
 
-        foreach (var entry in _sequencer.Unapplied)
+        foreach (var entry in _localSequencer?.Unapplied ?? [])
         {
             foreach (var anchor in BatchCodec.Decode(entry.Bytes).Entries)
             {
@@ -249,6 +328,12 @@ internal sealed partial class LedgerNode : IAsyncDisposable
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Critical, Message = "apply failed; the node stops serving anchors")]
     private partial void LogApplyFailed(Exception exception);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "checkpoint at size {Size} has {Signatures} of {Quorum} signatures; retrying. Members said: {Refusals}")]
+    private partial void LogNoQuorum(ulong size, int signatures, int quorum, string refusals);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Error, Message = "committed log entry {Index} is not a batch ({Problem}); applied as an empty batch on every member")]
+    private partial void LogUndecodableBatch(ulong index, string problem);
 
     internal static string Describe(NodeFiles files, string address, bool plaintext)
     {

@@ -48,6 +48,19 @@ internal sealed class NodeOptions
 
     public int CheckpointIntervalMs { get; set; } = 50;
 
+    /// <summary>
+    /// How far another member's clock may be from this one's: peer handshakes older or newer than
+    /// this are refused, and this member cosigns no checkpoint whose newest leaf is stamped further
+    /// ahead of its clock.
+    /// </summary>
+    public ulong ClockSkewMs { get; set; } = 30_000;
+
+    /// <summary>Wall-clock length of one Raft tick.</summary>
+    public int TickMs { get; set; } = 50;
+
+    /// <summary>Base election timeout in ticks (a follower campaigns after 1 to 2 times this without a leader).</summary>
+    public int ElectionTimeoutTicks { get; set; } = 10;
+
     /// <summary>Returns the first problem found, or null when the options are usable.</summary>
     public string? Validate()
     {
@@ -81,6 +94,11 @@ internal sealed class NodeOptions
             return "Ledger: InFlightBatchesMax 1..1024, BatchLingerMs 0..5000, CheckpointIntervalMs 0..60000";
         }
 
+        if (ClockSkewMs is < 1_000 or > 3_600_000 || TickMs is < 5 or > 1_000 || ElectionTimeoutTicks is < 3 or > 1_000)
+        {
+            return "Ledger: ClockSkewMs 1000..3600000, TickMs 5..1000, ElectionTimeoutTicks 3..1000";
+        }
+
         if (NonceWindowMs < 1_000 || NoncesMax < 1_000)
         {
             return "Ledger: NonceWindowMs must be at least 1000 and NoncesMax at least 1000";
@@ -105,5 +123,8 @@ internal sealed class NodeOptions
         ["--batch-linger-ms"] = "Ledger:BatchLingerMs",
         ["--nonce-window-ms"] = "Ledger:NonceWindowMs",
         ["--checkpoint-interval-ms"] = "Ledger:CheckpointIntervalMs",
+        ["--clock-skew-ms"] = "Ledger:ClockSkewMs",
+        ["--tick-ms"] = "Ledger:TickMs",
+        ["--election-timeout-ticks"] = "Ledger:ElectionTimeoutTicks",
     };
 }

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using Ledger.Node.Api;
+using Ledger.Replication;
 using Ledger.Sdk;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -57,13 +58,34 @@ internal static class NodeProgram
         {
             grpc.MaxReceiveMessageSize = options.MessageBytesMax;
             grpc.MaxSendMessageSize = options.MessageBytesMax;
+        }).AddServiceOptions<PeerService>(peer =>
+        {
+            peer.MaxReceiveMessageSize = GrpcPeerTransport.PeerMessageBytesMax;
+            peer.MaxSendMessageSize = GrpcPeerTransport.PeerMessageBytesMax;
         });
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
         builder.Services.AddSingleton(services =>
             new LedgerNode(options, files, consortium, memberKey, services.GetRequiredService<ILogger<LedgerNode>>()));
+        builder.Services.AddSingleton(services => services.GetRequiredService<LedgerNode>().Replica?.Peers
+            ?? throw new InvalidOperationException("a one-member consortium has no peer service"));
         var app = builder.Build();
         app.MapGrpcService<LedgerApiService>();
-        return (app, app.Services.GetRequiredService<LedgerNode>());
+        LedgerNode node;
+        try
+        {
+            node = app.Services.GetRequiredService<LedgerNode>();
+        }
+        catch (RocksDbSharp.RocksDbException exception)
+        {
+            throw new NodeStartException($"cannot open the data directory {files.DataDir}: {exception.Message}");
+        }
+
+        if (node.Replica is not null)
+        {
+            app.MapGrpcService<PeerService>();
+        }
+
+        return (app, node);
     }
 
     private static (NodeFiles Files, Consortium Consortium, SignerKey MemberKey) LoadIdentity(NodeOptions options)
@@ -81,9 +103,16 @@ internal static class NodeProgram
 
             if (consortium.Members.Count > 1)
             {
-                // Running alone with a multi-member file would sign checkpoints no quorum ever backs.
-                throw new NodeStartException(
-                    $"{files.ConsortiumPath} has {consortium.Members.Count} members; this version of ledger-node runs one-member consortia only (replication between members is not enabled yet)");
+                foreach (var other in consortium.Members.Where(m => m.Address is null))
+                {
+                    throw new NodeStartException($"member '{other.Id}' in {files.ConsortiumPath} has no address: every member of a consortium needs one");
+                }
+
+                if (!options.AllowPlaintext && consortium.Members.FirstOrDefault(IsPlainOffLoopback) is { } plain)
+                {
+                    throw new NodeStartException(
+                        $"member '{plain.Id}' has the address {plain.Address}: members on other machines must use https:// (or --allow-plaintext true on a trusted network)");
+                }
             }
 
             return (files, consortium, memberKey);
@@ -93,6 +122,9 @@ internal static class NodeProgram
             throw new NodeStartException(exception.Message);
         }
     }
+
+    private static bool IsPlainOffLoopback(ConsortiumMember member) =>
+        member.Address is { } address && Uri.TryCreate(address, UriKind.Absolute, out var uri) && uri.Scheme == "http" && !IsLoopback(uri);
 
     private static string? ValidateListen(NodeOptions options, out Uri? uri)
     {

@@ -11,7 +11,9 @@ internal sealed record BatcherLimits(int QueueDigestsMax, int BatchDigestsMax, i
 /// <summary>
 /// Collects admitted entries and cuts them into batches by size (<see cref="BatcherLimits.BatchDigestsMax"/>)
 /// and by time (group commit: while one batch is being made durable, the next one fills; an
-/// optional linger waits for more). The cut assigns the batch timestamp, never below the previous one.
+/// optional linger waits for more). The cut assigns the batch timestamp, never below the previous one
+/// nor below the applied state's (a new leader continues where the last one stopped). At most
+/// <c>inFlightBatchesMax</c> proposed batches wait for commit at once.
 /// </summary>
 internal sealed class Batcher
 {
@@ -20,15 +22,19 @@ internal sealed class Batcher
     private readonly BatcherLimits _limits;
     private readonly ISequencer _sequencer;
     private readonly Func<ulong> _nowMs;
+    private readonly Func<ulong> _timestampFloorMs;
+    private readonly Channel<bool> _inFlight;
     private PendingAnchor? _carried;
     private int _queuedDigests;
 
-    public Batcher(BatcherLimits limits, ISequencer sequencer, Func<ulong> nowMs, ulong lastTimestampMs)
+    public Batcher(BatcherLimits limits, ISequencer sequencer, Func<ulong> nowMs, ulong lastTimestampMs, Func<ulong>? timestampFloorMs = null, int inFlightBatchesMax = 8)
     {
-        Invariant.Check(limits.BatchDigestsMax > 0 && limits.QueueDigestsMax >= limits.BatchDigestsMax);
+        Invariant.Check(limits.BatchDigestsMax > 0 && limits.QueueDigestsMax >= limits.BatchDigestsMax && inFlightBatchesMax > 0);
         _limits = limits;
         _sequencer = sequencer;
         _nowMs = nowMs;
+        _timestampFloorMs = timestampFloorMs ?? (() => 0);
+        _inFlight = Channel.CreateBounded<bool>(inFlightBatchesMax);
         LastTimestampMs = lastTimestampMs;
     }
 
@@ -68,23 +74,45 @@ internal sealed class Batcher
                 await Task.Delay(_limits.BatchLingerMs, cancellationToken);
             }
 
+            await _inFlight.Writer.WriteAsync(true, cancellationToken);
             var pendings = Cut();
-            var timestampMs = Math.Max(LastTimestampMs, _nowMs());
+            var timestampMs = Math.Max(Math.Max(LastTimestampMs, _nowMs()), _timestampFloorMs());
             LastTimestampMs = timestampMs;
             var batch = new Batch(timestampMs, pendings.Select(pending => pending.Entry).ToArray());
             try
             {
                 var started = Stopwatch.GetTimestamp();
-                await _sequencer.ProposeAsync(BatchCodec.Encode(batch), pendings, cancellationToken);
+                var committed = await _sequencer.ProposeAsync(BatchCodec.Encode(batch), pendings, cancellationToken);
                 Stats.Proposed(batch.DigestCount, Stopwatch.GetTimestamp() - started);
+                _ = committed.ContinueWith(
+                    (task, state) => Settle(task, (PendingAnchor[])state!),
+                    pendings,
+                    CancellationToken.None,
+                    TaskContinuationOptions.ExecuteSynchronously,
+                    TaskScheduler.Default);
             }
             catch (Exception exception) when (exception is not OperationCanceledException)
             {
-                foreach (var pending in pendings)
-                {
-                    pending.Completion.TrySetException(exception);
-                }
+                _inFlight.Reader.TryRead(out _);
+                Fail(pendings, exception);
             }
+        }
+    }
+
+    private void Settle(Task committed, PendingAnchor[] pendings)
+    {
+        _inFlight.Reader.TryRead(out _);
+        if (!committed.IsCompletedSuccessfully)
+        {
+            Fail(pendings, committed.Exception?.InnerException ?? new OperationCanceledException("the proposal was cancelled"));
+        }
+    }
+
+    private static void Fail(PendingAnchor[] pendings, Exception exception)
+    {
+        foreach (var pending in pendings)
+        {
+            pending.Completion.TrySetException(exception);
         }
     }
 

@@ -42,7 +42,19 @@ internal sealed class LocalSequencer : ISequencer, IDisposable
     /// <summary>Log entries that were durable but not applied when the node stopped, in order.</summary>
     public IReadOnlyList<CommittedEntry> Unapplied { get; }
 
-    public async ValueTask<ulong> ProposeAsync(byte[] batchBytes, object? tag, CancellationToken cancellationToken)
+    public ulong RecoveredCommitIndex => Unapplied.Count > 0 ? Unapplied[^1].Index : _lastIndex;
+
+    public void Compact(ulong durableAppliedIndex) => Truncate(durableAppliedIndex);
+
+    /// <summary>Logs the batch with fsync and queues it for apply: committed once placed.</summary>
+    public async ValueTask<Task> ProposeAsync(byte[] batchBytes, object? tag, CancellationToken cancellationToken)
+    {
+        await AppendAsync(batchBytes, tag, cancellationToken);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Appends with fsync and queues for apply; returns the batch's index.</summary>
+    public async ValueTask<ulong> AppendAsync(byte[] batchBytes, object? tag, CancellationToken cancellationToken)
     {
         await _appendLock.WaitAsync(cancellationToken);
         try

@@ -50,18 +50,20 @@ internal sealed class LedgerState
             return null;
         }
 
-        Invariant.Check(index == applied.BatchIndex + 1);
-        Invariant.Check(batch.TimestampMs >= applied.TimestampMs);
+        // Log positions grow but may skip (Raft's own entries sit between batches). Leaf time never
+        // goes back: a batch stamped before the applied one (a new leader whose clock is behind)
+        // gets the applied time, the same on every member.
+        var timestampMs = Math.Max(batch.TimestampMs, applied.TimestampMs);
         var seen = new Dictionary<byte[], ulong>(ByteArrayComparer.Instance);
         var leafHashes = new List<byte>();
         var staged = new List<KeyValuePair<byte[], byte[]>>();
         var outcomes = new List<EntryOutcome>(batch.Entries.Count);
         foreach (var entry in batch.Entries)
         {
-            outcomes.Add(ApplyEntry(entry, batch.TimestampMs, applied.TreeSize, staged, seen, leafHashes));
+            outcomes.Add(ApplyEntry(entry, timestampMs, applied.TreeSize, staged, seen, leafHashes));
         }
 
-        var next = new AppliedPosition(index, applied.TreeSize + (ulong)(leafHashes.Count / MerkleHash.Size), batch.TimestampMs);
+        var next = new AppliedPosition(index, applied.TreeSize + (ulong)(leafHashes.Count / MerkleHash.Size), timestampMs);
         staged.Add(new(StateKeys.AppliedKey, next.Encode()));
 
         // Staged in key order (every key is distinct): RocksDB's memtable inserts a sorted run far

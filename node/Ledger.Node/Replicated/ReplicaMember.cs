@@ -1,0 +1,105 @@
+using System.Security.Cryptography;
+using Ledger.Consensus;
+using Ledger.Node.Hosting;
+using Ledger.Replication;
+using Ledger.Sdk;
+using Ledger.Storage;
+
+namespace Ledger.Node.Replicated;
+
+/// <summary>
+/// A member's part in a consortium of several: its durable Raft log (its own RocksDB store under
+/// <c>DataDir/raft</c>, fsynced before any vote or acknowledgement leaves), the Raft core and the
+/// loop driving it, the peer transport, and the clients it uses toward the other members
+/// (cosignatures, read points, forwarded anchors, status).
+/// </summary>
+internal sealed class ReplicaMember : IAsyncDisposable
+{
+    private readonly RocksDbKeyValueStore _raftStore;
+    private readonly GrpcPeerTransport _transport;
+
+    public ReplicaMember(NodeOptions options, NodeFiles files, Consortium consortium, SignerKey memberKey, ulong appliedIndex, Func<ulong> nowMs)
+    {
+        _raftStore = RocksDbKeyValueStore.Open(Path.Combine(files.DataDir, "raft"));
+        try
+        {
+            Peers = new PeerContext(consortium, memberKey, nowMs, TimeSpan.FromMilliseconds(options.ClockSkewMs));
+            var log = new RaftLogStore(_raftStore, new Membership(consortium.Members.Select(m => MemberIds.Of(m.Id))));
+            if (appliedIndex > log.HardState.Commit)
+            {
+                throw new NodeStartException(
+                    $"the state in {files.DataDir} has applied log entry {appliedIndex} but the Raft log there has committed only {log.HardState.Commit}: "
+                    + "the Raft log was replaced or damaged; move the data directory aside and start with an empty one to rebuild from the other members");
+            }
+
+            var config = new RaftConfig
+            {
+                NodeId = Peers.SelfId,
+                ElectionTimeoutTicks = options.ElectionTimeoutTicks,
+                HeartbeatTicks = 1,
+                MaxEntryBytes = 8UL << 20,
+                MaxMessageBytes = 16UL << 20,
+                MaxInflightBytes = 64UL << 20,
+                MaxUncommittedBytes = 256UL << 20,
+                MaxApplyBytesPerReady = 32UL << 20,
+            };
+            var node = new RaftNode(config, log, new SplitMix64Random(BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8))), appliedIndex);
+            _transport = new GrpcPeerTransport(Peers);
+            Host = new RaftHost(node, log, _transport, new RaftHostOptions { TickInterval = TimeSpan.FromMilliseconds(options.TickMs) });
+            Peers.Host = Host;
+            RecoveredCommitIndex = log.HardState.Commit;
+            Cosignatures = new CosignatureCollector(Peers);
+            Reads = new LeaderReads(Peers);
+            Members = new MemberClients(consortium, options.MessageBytesMax);
+        }
+        catch
+        {
+            _raftStore.Dispose();
+            throw;
+        }
+    }
+
+    public PeerContext Peers { get; }
+
+    public RaftHost Host { get; }
+
+    /// <summary>The commit index in the Raft log's hard state when the member started.</summary>
+    public ulong RecoveredCommitIndex { get; }
+
+    public CosignatureCollector Cosignatures { get; }
+
+    public LeaderReads Reads { get; }
+
+    /// <summary>Public-API clients toward the other members (forwarding, status).</summary>
+    public MemberClients Members { get; }
+
+    /// <summary>Name of the member this one follows, or null while no leader is known.</summary>
+    public string? LeaderName =>
+        Host.Status.LeaderId != 0 && Peers.MembersById.TryGetValue(Host.Status.LeaderId, out var leader) ? leader.Id : null;
+
+    public bool IsLeader => Host.Status.Role == RaftRole.Leader;
+
+    public void Start()
+    {
+        _transport.Start();
+        Host.Start();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Host.DisposeAsync();
+        await _transport.DisposeAsync();
+        Cosignatures.Dispose();
+        Reads.Dispose();
+        Members.Dispose();
+        _raftStore.Dispose();
+    }
+
+    public static string RoleName(RaftRole role) => role switch
+    {
+        RaftRole.Leader => "leader",
+        RaftRole.Candidate => "candidate",
+        RaftRole.PreCandidate => "pre-candidate",
+        _ => "follower",
+    };
+}

@@ -1,0 +1,76 @@
+using Grpc.Core;
+using Grpc.Net.Client;
+using Ledger.Replication.Protos;
+
+namespace Ledger.Replication;
+
+/// <summary>
+/// Linearizable read points for this member: its own host's when it leads, otherwise the leader's,
+/// asked over the authenticated peer protocol.
+/// </summary>
+internal sealed class LeaderReads(PeerContext peers) : IDisposable
+{
+    /// <summary>How long the leader may take to confirm its read point.</summary>
+    public static readonly TimeSpan CallDeadline = TimeSpan.FromSeconds(2);
+
+    private readonly Dictionary<ulong, GrpcChannel> _channels = [];
+    private readonly Lock _gate = new();
+
+    /// <summary>A commit index such that, once applied here, a read sees every write acknowledged before the call.</summary>
+    public async Task<ulong> ReadIndexAsync(CancellationToken cancellationToken)
+    {
+        var host = peers.Host ?? throw new NotLeaderException(0);
+        var status = host.Status;
+        if (status.Role == Consensus.RaftRole.Leader)
+        {
+            return await host.ReadIndexAsync(cancellationToken);
+        }
+
+        if (status.LeaderId == 0 || !peers.MembersById.TryGetValue(status.LeaderId, out var leader) || leader.Address is null)
+        {
+            throw new NotLeaderException(0);
+        }
+
+        var client = new Peer.PeerClient(Channel(status.LeaderId, leader.Address));
+        var (header, nonce) = PeerHandshake.CallerHeader(peers.MemberKey, peers.Consortium.Origin, leader.Id, peers.NowMs());
+        using var call = client.ReadIndexAsync(
+            new ReadIndexRequest(),
+            new Metadata { { PeerHandshake.HeaderName, header } },
+            DateTime.UtcNow + CallDeadline,
+            cancellationToken);
+        if (!peers.Authenticator.TryVerifyCallee((await call.ResponseHeadersAsync).GetValue(PeerHandshake.HeaderName), nonce, out var callee, out var error)
+            || callee!.MemberId != leader.Id)
+        {
+            throw new RpcException(new Status(StatusCode.Unauthenticated, $"the leader's address did not answer as '{leader.Id}': {error}"));
+        }
+
+        return (await call.ResponseAsync).Index;
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            foreach (var channel in _channels.Values)
+            {
+                channel.Dispose();
+            }
+
+            _channels.Clear();
+        }
+    }
+
+    private GrpcChannel Channel(ulong id, string address)
+    {
+        lock (_gate)
+        {
+            if (!_channels.TryGetValue(id, out var channel))
+            {
+                channel = GrpcChannel.ForAddress(address);
+                _channels[id] = channel;
+            }
+
+            return channel;
+        }
+    }
+}
