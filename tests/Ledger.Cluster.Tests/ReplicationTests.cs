@@ -1,5 +1,7 @@
 using Ledger.Cluster.Tests.Support;
+using System.Text.Json.Nodes;
 using Ledger.Sdk;
+using Ledger.TestKit;
 
 namespace Ledger.Cluster.Tests;
 
@@ -40,6 +42,7 @@ public sealed class ReplicationTests
             Assert.True(size >= (ulong)acknowledged.Count);
             var logProblems = await ClusterChecks.LogProblemsAsync(cluster.Client(0), size, token);
             Assert.True(logProblems.Count == 0, string.Join("\n", logProblems));
+            await CheckWithTheCommandLineToolAsync(cluster, acknowledged, size, token);
             await stopPolling.CancelAsync();
             await polling;
             Assert.NotEqual(0, collector.Count);
@@ -47,5 +50,44 @@ public sealed class ReplicationTests
             var problems = await collector.ProblemsAsync(new CheckpointVerifier(cluster.Consortium), cluster.Client(0), token);
             Assert.True(problems.Count == 0, string.Join("\n", problems));
         });
+    }
+
+    /// <summary>
+    /// <c>ledger status --json</c> against the leader lists every member with its role and term;
+    /// <c>ledger verify</c> accepts a receipt from each member offline and refuses it for another digest.
+    /// </summary>
+    private static async Task CheckWithTheCommandLineToolAsync(LedgerCluster cluster, IReadOnlyList<Acknowledged> acknowledged, ulong size, CancellationToken cancellationToken)
+    {
+        var everyone = Enumerable.Range(0, cluster.Count).ToArray();
+        var leader = await cluster.WaitForLeaderAsync(everyone, LedgerCluster.LeaderTimeout, cancellationToken);
+        var status = await ProcessRunner.RunLedgerAsync("status", "--node", cluster.Addresses[leader].ToString(), "--json");
+        Assert.True(status.ExitCode == 0, status.ToString());
+        var json = JsonNode.Parse(status.StandardOutput)!;
+        Assert.Equal(cluster.MemberIds[leader], (string?)json["leader"]);
+        Assert.Equal(size, (ulong)json["treeSize"]!);
+        var members = json["members"]!.AsArray();
+        Assert.Equal(cluster.MemberIds, members.Select(m => (string)m!["id"]!).Order(StringComparer.Ordinal));
+        Assert.All(members, m => Assert.Equal(cluster.Addresses[cluster.IndexOf((string)m!["id"]!)].ToString().TrimEnd('/'), (string?)m!["address"]));
+        Assert.Equal([cluster.MemberIds[leader]], members.Where(m => (string?)m!["role"] == "leader").Select(m => (string)m!["id"]!));
+        Assert.All(members.Where(m => (string)m!["id"]! != cluster.MemberIds[leader]), m => Assert.Equal("follower", (string?)m!["role"]));
+        Assert.Single(members.Select(m => (ulong)m!["term"]!).Distinct());
+
+        var receiptsFolder = Path.Combine(cluster.DirectoryPath, "receipts");
+        Directory.CreateDirectory(receiptsFolder);
+        foreach (var member in everyone)
+        {
+            var ack = acknowledged[member * (acknowledged.Count / cluster.Count)];
+            var receipt = (await cluster.Client(member).GetReceiptsAsync([ack.Digest], ack.Issuer, cancellationToken))[0];
+            Assert.NotNull(receipt);
+            var path = Path.Combine(receiptsFolder, $"{cluster.MemberIds[member]}.tlog-proof");
+            await File.WriteAllTextAsync(path, receipt, cancellationToken);
+            var valid = await ProcessRunner.RunLedgerAsync("verify", path, "--consortium", cluster.ConsortiumPath, "--digest", Convert.ToHexStringLower(ack.Digest));
+            Assert.True(valid.ExitCode == 0, valid.ToString());
+            Assert.StartsWith("VALID", valid.StandardOutput, StringComparison.Ordinal);
+            var other = acknowledged[(member * (acknowledged.Count / cluster.Count)) + 1].Digest;
+            var invalid = await ProcessRunner.RunLedgerAsync("verify", path, "--consortium", cluster.ConsortiumPath, "--digest", Convert.ToHexStringLower(other));
+            Assert.True(invalid.ExitCode == 1, invalid.ToString());
+            Assert.StartsWith("INVALID", invalid.StandardOutput, StringComparison.Ordinal);
+        }
     }
 }
