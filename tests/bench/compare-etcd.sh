@@ -151,6 +151,7 @@ PY
 
 # Last line of a run's output that starts with the given key, or nothing.
 result_line() { grep -E "^$1=" "$2" | tail -1 || true; }
+load_average() { cut -d' ' -f1 /proc/loadavg; }
 field() { sed -nE "s/.*(^| )$1=([^ ]+).*/\\2/p" <<<"$2"; }
 
 # --- etcd ----------------------------------------------------------------------------------------
@@ -199,7 +200,8 @@ if ((healthy == 0)); then
   exit 1
 fi
 
-log "etcd: $clients clients x $batch puts per transaction for ${seconds}s"
+etcd_load="$(load_average)"
+log "etcd: $clients clients x $batch puts per transaction for ${seconds}s (load average $etcd_load)"
 etcd_status=0
 run_step dotnet "$load_dll" --endpoints "$endpoints" --clients "$clients" --batch "$batch" --seconds "$seconds" \
   >"$work/etcd-load.out" || etcd_status=$?
@@ -218,7 +220,8 @@ run_step dotnet "$ledger_dll" dev up --members "$ledger_members" --dir "$dev_dir
 nodes="$(python3 -c 'import json,sys; print(",".join(m["address"] for m in json.load(open(sys.argv[1]))["members"]))' "$dev_dir/dev.json")"
 issuer_key="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["issuerKey"])' "$dev_dir/dev.json")"
 
-log "ledger: $clients clients x $batch digests per request for ${seconds}s against $nodes"
+ledger_load="$(load_average)"
+log "ledger: $clients clients x $batch digests per request for ${seconds}s against $nodes (load average $ledger_load)"
 ledger_status=0
 run_step dotnet "$ledger_dll" bench --node "$nodes" --issuer-key "$issuer_key" --clients "$clients" --batch "$batch" --seconds "$seconds" \
   >"$work/ledger-bench.out" || ledger_status=$?
@@ -230,6 +233,8 @@ run_step dotnet "$ledger_dll" dev down --dir "$dev_dir" >&2
 # --- summary -------------------------------------------------------------------------------------
 echo "etcd   ($etcd_members members): ${etcd_line:-no result (exit $etcd_status)}"
 echo "ledger ($ledger_members members): ${ledger_line:-no result (exit $ledger_status)}"
+# Both programs share the machine with whatever else runs; a high load average makes the numbers noise.
+echo "load average (1 min) before each run: etcd $etcd_load ledger $ledger_load; cores $(nproc)"
 if [[ -z "$etcd_line" || -z "$ledger_line" ]]; then
   exit 1
 fi
