@@ -5,13 +5,18 @@ using Ledger.Sdk.Client;
 
 namespace Ledger.Cluster.Tests;
 
-/// <summary>One member of three alone (the other two stopped with SIGSTOP) cannot commit an anchor.</summary>
+/// <summary>
+/// One member of three alone (the other two stopped with SIGSTOP) cannot commit an anchor, whether it
+/// is the leader or a follower that would forward to a stopped leader.
+/// </summary>
 public sealed class MinorityTests
 {
     private static readonly TimeSpan PhaseTimeout = TimeSpan.FromSeconds(30);
 
-    [Fact]
-    public async Task A_leader_cut_off_from_the_majority_acknowledges_nothing_and_the_cluster_converges_after_resume()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_member_cut_off_from_the_majority_acknowledges_nothing_and_the_cluster_converges_after_resume(bool leaderStaysUp)
     {
         await using var cluster = await LedgerCluster.StartAsync(memberCount: 3, issuerCount: 1, CancellationToken.None);
         await cluster.RunAsync(TimeSpan.FromSeconds(120), async token =>
@@ -23,16 +28,17 @@ public sealed class MinorityTests
             Assert.Empty(load.Errors);
 
             var leader = await cluster.WaitForLeaderAsync(everyone, LedgerCluster.LeaderTimeout, token);
-            var followers = everyone.Where(i => i != leader).ToArray();
-            // Every member has applied the baseline, so the leader's tree size below is what all agree on.
+            var remaining = leaderStaysUp ? leader : (leader + 1) % cluster.Count;
+            var paused = everyone.Where(i => i != remaining).ToArray();
+            // Every member has applied the baseline, so the remaining member's tree size below is what all agree on.
             var before = await ClusterChecks.WaitForConvergenceAsync(cluster, everyone, PhaseTimeout, token);
-            foreach (var follower in followers)
+            foreach (var member in paused)
             {
-                await cluster.PauseAsync(follower, token);
+                await cluster.PauseAsync(member, token);
             }
 
             var cutOff = new[] { RandomNumberGenerator.GetBytes(32), RandomNumberGenerator.GetBytes(32) };
-            using (var impatient = new LedgerClient([cluster.Addresses[leader]], new LedgerClientOptions(TimeSpan.FromSeconds(4), 1, TimeSpan.FromMilliseconds(50))))
+            using (var impatient = new LedgerClient([cluster.Addresses[remaining]], new LedgerClientOptions(TimeSpan.FromSeconds(4), 1, TimeSpan.FromMilliseconds(50))))
             {
                 var refused = await Assert.ThrowsAsync<RpcException>(() => impatient.AnchorAsync(issuer, cutOff, includeReceipts: false, token));
                 Assert.True(
@@ -40,15 +46,15 @@ public sealed class MinorityTests
                     $"the anchor on a minority failed with {refused.StatusCode} ({refused.Status.Detail}), expected DeadlineExceeded or Unavailable");
             }
 
-            var alone = await cluster.TryStatusAsync(leader, token);
+            var alone = await cluster.TryStatusAsync(remaining, token);
             Assert.NotNull(alone);
             Assert.Equal(before, alone.TreeSize);
-            var aloneReceipts = await cluster.Probe(leader).GetReceiptsAsync(cutOff, issuer.Name, token);
+            var aloneReceipts = await cluster.Probe(remaining).GetReceiptsAsync(cutOff, issuer.Name, token);
             Assert.All(aloneReceipts, Assert.Null);
 
-            foreach (var follower in followers)
+            foreach (var member in paused)
             {
-                await cluster.ResumeAsync(follower, token);
+                await cluster.ResumeAsync(member, token);
             }
 
             await cluster.WaitForLeaderAsync(everyone, LedgerCluster.LeaderTimeout, token);
@@ -58,7 +64,7 @@ public sealed class MinorityTests
             Assert.Equal(800, load.Acknowledged.Count);
             var after = await ClusterChecks.WaitForConvergenceAsync(cluster, everyone, PhaseTimeout, token);
             Assert.True(after >= before + 400);
-            var logProblems = await ClusterChecks.LogProblemsAsync(cluster.Client(leader), after, token);
+            var logProblems = await ClusterChecks.LogProblemsAsync(cluster.Client(remaining), after, token);
             Assert.True(logProblems.Count == 0, string.Join("\n", logProblems));
             foreach (var member in everyone)
             {
