@@ -71,4 +71,57 @@ public sealed class FailoverTests(ITestOutputHelper output)
             Assert.True(problems.Count == 0, string.Join("\n", problems));
         });
     }
+
+    [Fact]
+    public async Task Leader_stopped_with_SIGSTOP_comes_back_as_a_follower_and_what_it_acknowledges_after_resume_is_kept()
+    {
+        await using var cluster = await LedgerCluster.StartAsync(memberCount: 3, issuerCount: 1, CancellationToken.None);
+        await cluster.RunAsync(TimeSpan.FromSeconds(150), async token =>
+        {
+            var everyone = Enumerable.Range(0, cluster.Count).ToArray();
+            var collector = new CheckpointCollector();
+            using var stopPolling = CancellationTokenSource.CreateLinkedTokenSource(token);
+            var polling = collector.PollAsync(cluster, stopPolling.Token);
+            var oldLeader = await cluster.WaitForLeaderAsync(everyone, LedgerCluster.LeaderTimeout, token);
+
+            var load = new AnchorLoad();
+            using var stopLoad = CancellationTokenSource.CreateLinkedTokenSource(token);
+            var loading = load.RunAsync(cluster.All, cluster.Issuers[0], loops: 4, DigestsPerRequest, RequestsPerLoopMax, stopLoad.Token);
+            await Wait.UntilAsync("acknowledgements before the pause", PhaseTimeout, _ =>
+                Task.FromResult((load.Acknowledged.Count >= 300, $"{load.Acknowledged.Count} acknowledged")), token);
+            await cluster.PauseAsync(oldLeader, token);
+            var pausedAt = Stopwatch.GetTimestamp();
+            var others = everyone.Where(i => i != oldLeader).ToArray();
+            await cluster.WaitForLeaderAsync(others, LedgerCluster.LeaderTimeout, token, notLeader: cluster.MemberIds[oldLeader]);
+            await Wait.UntilAsync("acknowledgements while the old leader is stopped", PhaseTimeout, _ =>
+                Task.FromResult((load.AcknowledgedStartedAfter(pausedAt) >= 300, $"{load.AcknowledgedStartedAfter(pausedAt)} acknowledged")), token);
+
+            // Right after SIGCONT the old leader may still believe it leads: anchor through it alone.
+            await cluster.ResumeAsync(oldLeader, token);
+            var throughOldLeader = new AnchorLoad();
+            await throughOldLeader.RunAsync(cluster.ClientOver([oldLeader]), cluster.Issuers[0], loops: 2, DigestsPerRequest, requestsPerLoopMax: 3, token);
+            await stopLoad.CancelAsync();
+            await loading;
+            output.WriteLine($"{load.Acknowledged.Count} acknowledged through every member, errors: {string.Join("; ", load.Errors.Take(10))}");
+            output.WriteLine($"{throughOldLeader.Acknowledged.Count} acknowledged through the resumed old leader, errors: {string.Join("; ", throughOldLeader.Errors.Take(10))}");
+            Assert.Empty(throughOldLeader.Errors);
+            Assert.Equal(2 * 3 * DigestsPerRequest, throughOldLeader.Acknowledged.Count);
+
+            await cluster.WaitForLeaderAsync(everyone, LedgerCluster.LeaderTimeout, token);
+            var acknowledged = load.Acknowledged.Concat(throughOldLeader.Acknowledged).ToArray();
+            Assert.Equal(acknowledged.Length, acknowledged.Select(ack => ack.LeafIndex).Distinct().Count());
+            var size = await ClusterChecks.WaitForConvergenceAsync(cluster, everyone, PhaseTimeout, token);
+            var logProblems = await ClusterChecks.LogProblemsAsync(cluster.Client(oldLeader), size, token);
+            Assert.True(logProblems.Count == 0, string.Join("\n", logProblems));
+            foreach (var member in everyone)
+            {
+                await ClusterChecks.WaitForReceiptsAsync(cluster, member, acknowledged, collector, PhaseTimeout, token);
+            }
+
+            await stopPolling.CancelAsync();
+            await polling;
+            var problems = await collector.ProblemsAsync(new CheckpointVerifier(cluster.Consortium), cluster.Client(oldLeader), token);
+            Assert.True(problems.Count == 0, string.Join("\n", problems));
+        });
+    }
 }
