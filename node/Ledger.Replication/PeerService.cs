@@ -1,4 +1,5 @@
 using Grpc.Core;
+using Microsoft.Extensions.Hosting;
 using Ledger.Consensus;
 using Ledger.Replication.Protos;
 using Ledger.Sdk;
@@ -98,7 +99,7 @@ internal sealed class VoteResponseRouter
 }
 
 /// <summary>The server side of the peer protocol (peer.proto). Every call is authenticated first.</summary>
-internal sealed class PeerService(PeerContext peers) : Peer.PeerBase
+internal sealed class PeerService(PeerContext peers, IHostApplicationLifetime lifetime) : Peer.PeerBase
 {
     /// <summary>How long a vote request waits for this member's answer.</summary>
     public static readonly TimeSpan VoteAnswerWait = TimeSpan.FromMilliseconds(500);
@@ -107,9 +108,18 @@ internal sealed class PeerService(PeerContext peers) : Peer.PeerBase
         IAsyncStreamReader<RaftMessage> requestStream, IServerStreamWriter<RaftMessage> responseStream, ServerCallContext context)
     {
         var caller = await AuthenticateAsync(context);
-        await foreach (var proto in requestStream.ReadAllAsync(context.CancellationToken))
+        // The stream lives as long as the link; a stopping member ends it so that shutdown does not wait for the peer.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
+        try
         {
-            peers.Host?.Deliver(Check(proto, caller));
+            await foreach (var proto in requestStream.ReadAllAsync(stop.Token))
+            {
+                peers.Host?.Deliver(Check(proto, caller));
+            }
+        }
+        catch (OperationCanceledException) when (lifetime.ApplicationStopping.IsCancellationRequested)
+        {
+            // Stopping.
         }
 
         return new RaftMessage();

@@ -53,7 +53,8 @@ internal static class ProveCommand
 
     private static async Task<int> RunAsync(byte[][] digests, string nodes, string? output, string? issuer, CancellationToken cancellationToken)
     {
-        using var client = new LedgerClient(CliSupport.ParseNodes(nodes));
+        // Read your writes: a receipt anchored a moment ago through another member is found here too.
+        using var client = new LedgerClient(CliSupport.ParseNodes(nodes), LedgerClientOptions.Default with { LinearizableReads = true });
         var single = digests.Length == 1;
         if (!single)
         {

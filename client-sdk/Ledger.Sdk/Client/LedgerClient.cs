@@ -11,7 +11,12 @@ namespace Ledger.Sdk.Client;
 /// <param name="CallTimeout">Deadline of each call.</param>
 /// <param name="AttemptsMax">Tries per operation, across the node addresses (failover).</param>
 /// <param name="RetryDelay">Pause before the second try; doubled after each further try.</param>
-public sealed record LedgerClientOptions(TimeSpan CallTimeout, int AttemptsMax, TimeSpan RetryDelay)
+/// <param name="LinearizableReads">
+/// Receipt look-ups see every anchor acknowledged before them, on whichever member answers (the
+/// member first catches up with the leader's commit index; one extra round trip). Off: a member
+/// answers from what it has applied, which may trail the leader by a moment.
+/// </param>
+public sealed record LedgerClientOptions(TimeSpan CallTimeout, int AttemptsMax, TimeSpan RetryDelay, bool LinearizableReads = false)
 {
     /// <summary>30 s per call, 5 tries, 100 ms first pause.</summary>
     public static LedgerClientOptions Default { get; } = new(TimeSpan.FromSeconds(30), 5, TimeSpan.FromMilliseconds(100));
@@ -116,7 +121,7 @@ public sealed class LedgerClient : IDisposable
     /// <summary>The receipt text of an anchored digest, or null when it is not anchored (by <paramref name="issuer"/>, if given).</summary>
     public async Task<string?> GetReceiptAsync(byte[] digest, string? issuer = null, CancellationToken cancellationToken = default)
     {
-        var request = new GetReceiptRequest { Digest = ByteString.CopyFrom(digest), Issuer = issuer ?? "" };
+        var request = new GetReceiptRequest { Digest = ByteString.CopyFrom(digest), Issuer = issuer ?? "", Linearizable = _options.LinearizableReads };
         try
         {
             var response = await CallAsync(
@@ -140,7 +145,7 @@ public sealed class LedgerClient : IDisposable
         var receipts = new List<string?>(digests.Count);
         for (var start = 0; start < digests.Count; start += perCall)
         {
-            var request = new GetReceiptsRequest { Issuer = issuer ?? "" };
+            var request = new GetReceiptsRequest { Issuer = issuer ?? "", Linearizable = _options.LinearizableReads };
             request.Digests.AddRange(digests.Skip(start).Take(perCall).Select(digest => ByteString.CopyFrom(digest)));
             var response = await CallAsync(
                 (client, deadline) => client.GetReceiptsAsync(request, deadline: deadline, cancellationToken: cancellationToken).ResponseAsync,

@@ -18,9 +18,12 @@ internal sealed class LedgerApiService : Sdk.Protos.V1.Ledger.LedgerBase
     private const int ReceiptCheckpointWaitMs = 2_000;
     private readonly LedgerNode _node;
 
-    public LedgerApiService(LedgerNode node)
+    private readonly IHostApplicationLifetime _lifetime;
+
+    public LedgerApiService(LedgerNode node, IHostApplicationLifetime lifetime)
     {
         _node = node;
+        _lifetime = lifetime;
     }
 
     /// <summary>Header marking an anchor a member forwarded to the leader; such a call is never forwarded again.</summary>
@@ -280,7 +283,7 @@ internal sealed class LedgerApiService : Sdk.Protos.V1.Ledger.LedgerBase
     {
         var sent = _node.Signer.Latest;
         await responseStream.WriteAsync(new CheckpointEvent { Checkpoint = sent.Text, TreeSize = sent.TreeSize }, context.CancellationToken);
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, _node.Stopping);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, _node.Stopping, _lifetime.ApplicationStopping);
         while (!stop.IsCancellationRequested)
         {
             SignedCheckpointText next;

@@ -64,6 +64,8 @@ internal static class NodeProgram
             peer.MaxSendMessageSize = GrpcPeerTransport.PeerMessageBytesMax;
         });
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+        // Long-lived streams end when the host stops; this bounds what is left (clients that hold calls open).
+        builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(5));
         builder.Services.AddSingleton(services =>
             new LedgerNode(options, files, consortium, memberKey, services.GetRequiredService<ILogger<LedgerNode>>()));
         builder.Services.AddSingleton(services => services.GetRequiredService<LedgerNode>().Replica?.Peers

@@ -1,0 +1,144 @@
+using System.Security.Cryptography;
+using Google.Protobuf;
+using Grpc.Core;
+using Ledger.Node.Api;
+using Ledger.Node.Tests.Support;
+using Ledger.Sdk;
+using Ledger.Sdk.Protos.V1;
+
+namespace Ledger.Node.Tests;
+
+/// <summary>Three members of one consortium in this process: forwarding, cosigned checkpoints, linearizable reads, status.</summary>
+public sealed class ConsortiumNodeTests
+{
+    private static readonly TimeSpan LeaderWait = TimeSpan.FromSeconds(20);
+    private static readonly TimeSpan CallDeadline = TimeSpan.FromSeconds(20);
+
+    private static byte[] Digest() => RandomNumberGenerator.GetBytes(32);
+
+    private static DateTime Deadline() => DateTime.UtcNow + CallDeadline;
+
+    [Fact]
+    public async Task An_anchor_sent_to_a_follower_is_forwarded_and_its_receipts_carry_a_quorum_from_that_follower()
+    {
+        await using var consortium = await InProcessConsortium.StartAsync(3);
+        var leader = await consortium.WaitForLeaderAsync(LeaderWait);
+        var follower = (leader + 1) % 3;
+        var digests = new[] { Digest(), Digest(), Digest() };
+
+        var response = await consortium.Client(follower).AnchorAsync(consortium.Anchor(digests), deadline: Deadline());
+
+        Assert.Equal(3, response.Receipts.Count);
+        Assert.True(consortium.Host(follower).Node.State.TreeSize >= response.TreeSize);
+        var verifier = new ReceiptVerifier(consortium.Consortium);
+        for (var i = 0; i < digests.Length; i++)
+        {
+            var verified = verifier.Verify(response.Receipts[i], digests[i]);
+            Assert.True(verified.IsValid, verified.Reason);
+            Assert.True(Receipt.TryParse(response.Receipts[i], out var receipt, out _));
+            var signers = verifier.Checkpoints.Verify(receipt!.CheckpointNote).Signers;
+            Assert.True(signers.Count >= consortium.Consortium.Quorum, string.Join(",", signers));
+        }
+
+        // The same digests again, through the leader this time: the existing leaves, nothing appended.
+        var again = await consortium.Client(leader).AnchorAsync(consortium.Anchor(digests), deadline: Deadline());
+        Assert.Equal(response.LeafIndices, again.LeafIndices);
+        Assert.All(again.Existed, Assert.True);
+    }
+
+    [Fact]
+    public async Task A_forwarded_anchor_is_never_forwarded_again_and_writes_nothing()
+    {
+        await using var consortium = await InProcessConsortium.StartAsync(3);
+        var leader = await consortium.WaitForLeaderAsync(LeaderWait);
+        var follower = (leader + 1) % 3;
+        var sizeBefore = consortium.Host(leader).Node.State.TreeSize;
+
+        var refused = await Assert.ThrowsAsync<RpcException>(async () => await consortium.Client(follower).AnchorAsync(
+            consortium.Anchor(Digest()), new Metadata { { LedgerApiService.ForwardedHeader, "member-x" } }, Deadline()));
+
+        Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
+        Assert.Contains("is not the leader", refused.Status.Detail, StringComparison.Ordinal);
+        await Task.Delay(200);
+        Assert.Equal(sizeBefore, consortium.Host(leader).Node.State.TreeSize);
+    }
+
+    [Fact]
+    public async Task Every_member_applies_the_same_tree_and_serves_checkpoints_signed_by_a_quorum()
+    {
+        await using var consortium = await InProcessConsortium.StartAsync(3);
+        var leader = await consortium.WaitForLeaderAsync(LeaderWait);
+        for (var i = 0; i < 5; i++)
+        {
+            await consortium.Client(i % 3).AnchorAsync(consortium.Anchor(Digest(), Digest()), deadline: Deadline());
+        }
+
+        var size = consortium.Host(leader).Node.State.TreeSize;
+        Assert.Equal(10UL, size);
+        var verifier = new CheckpointVerifier(consortium.Consortium);
+        for (var member = 0; member < 3; member++)
+        {
+            var node = consortium.Host(member).Node;
+            await node.WaitForTreeSizeAsync(size, new CancellationTokenSource(CallDeadline).Token);
+            Assert.Equal(consortium.Host(leader).Node.State.RootAt(size), node.State.RootAt(size));
+            var checkpoint = await node.Signer.WaitForSizeAsync(size, new CancellationTokenSource(CallDeadline).Token);
+            var verified = verifier.Verify(checkpoint.Text);
+            Assert.True(verified.IsValid, verified.Reason);
+        }
+    }
+
+    [Fact]
+    public async Task A_linearizable_receipt_read_on_a_follower_sees_an_anchor_acknowledged_by_the_leader()
+    {
+        await using var consortium = await InProcessConsortium.StartAsync(3);
+        var leader = await consortium.WaitForLeaderAsync(LeaderWait);
+        var follower = (leader + 2) % 3;
+        for (var round = 0; round < 5; round++)
+        {
+            var digest = Digest();
+            await consortium.Client(leader).AnchorAsync(consortium.Anchor(digest), deadline: Deadline());
+            var receipt = await consortium.Client(follower).GetReceiptAsync(
+                new GetReceiptRequest { Digest = ByteString.CopyFrom(digest), Linearizable = true }, deadline: Deadline());
+            Assert.True(new ReceiptVerifier(consortium.Consortium).Verify(receipt.Receipt, digest).IsValid);
+        }
+    }
+
+    [Fact]
+    public async Task Status_lists_every_member_with_one_leader_and_marks_a_stopped_member_unreachable()
+    {
+        await using var consortium = await InProcessConsortium.StartAsync(3);
+        var leader = await consortium.WaitForLeaderAsync(LeaderWait);
+        await consortium.Client(leader).AnchorAsync(consortium.Anchor(Digest()), deadline: Deadline());
+        var follower = (leader + 1) % 3;
+
+        var status = await consortium.Client(follower).GetStatusAsync(new GetStatusRequest(), deadline: Deadline());
+        Assert.Equal(consortium.Consortium.Members[leader].Id, status.Leader);
+        Assert.Equal(consortium.Consortium.Members.Select(m => m.Id), status.Members.Select(m => m.Id));
+        Assert.Single(status.Members, m => m.Role == "leader");
+        Assert.All(status.Members, m => Assert.True(m.Term >= 1 && m.CommitIndex >= 1, m.ToString()));
+
+        var local = await consortium.Client(follower).GetStatusAsync(new GetStatusRequest { LocalOnly = true }, deadline: Deadline());
+        Assert.Equal(consortium.Consortium.Members[follower].Id, Assert.Single(local.Members).Id);
+
+        var stopped = (leader + 2) % 3;
+        await consortium.StopAsync(stopped);
+        var after = await consortium.Client(follower).GetStatusAsync(new GetStatusRequest(), deadline: Deadline());
+        Assert.Equal("unreachable", after.Members[stopped].Role);
+        Assert.Equal(2, after.Members.Count(m => m.Role is "leader" or "follower"));
+    }
+
+    [Fact]
+    public async Task Two_members_keep_anchoring_when_the_third_stops()
+    {
+        await using var consortium = await InProcessConsortium.StartAsync(3);
+        var leader = await consortium.WaitForLeaderAsync(LeaderWait);
+        var stopped = (leader + 1) % 3;
+        await consortium.StopAsync(stopped);
+
+        var digest = Digest();
+        var response = await consortium.Client(leader).AnchorAsync(consortium.Anchor(digest), deadline: Deadline());
+
+        var verified = new ReceiptVerifier(consortium.Consortium).Verify(Assert.Single(response.Receipts), digest);
+        Assert.True(verified.IsValid, verified.Reason);
+    }
+}
