@@ -124,4 +124,48 @@ public sealed class FailoverTests(ITestOutputHelper output)
             Assert.True(problems.Count == 0, string.Join("\n", problems));
         });
     }
+
+    [Fact]
+    public async Task Every_member_killed_at_once_under_load_restarts_with_every_acknowledged_digest()
+    {
+        await using var cluster = await LedgerCluster.StartAsync(memberCount: 3, issuerCount: 1, CancellationToken.None);
+        await cluster.RunAsync(TimeSpan.FromSeconds(150), async token =>
+        {
+            var everyone = Enumerable.Range(0, cluster.Count).ToArray();
+            var checkpointsBefore = new CheckpointCollector();
+            using var stopPolling = CancellationTokenSource.CreateLinkedTokenSource(token);
+            var polling = checkpointsBefore.PollAsync(cluster, stopPolling.Token);
+            var load = new AnchorLoad();
+            using var stopLoad = CancellationTokenSource.CreateLinkedTokenSource(token);
+            var loading = load.RunAsync(cluster.All, cluster.Issuers[0], Loops, DigestsPerRequest, RequestsPerLoopMax, stopLoad.Token);
+            await Wait.UntilAsync("acknowledgements before the crash", PhaseTimeout, _ =>
+                Task.FromResult((load.Acknowledged.Count >= AcknowledgedBeforeKillMin, $"{load.Acknowledged.Count} acknowledged")), token);
+            foreach (var member in everyone)
+            {
+                cluster.Kill(member);
+            }
+
+            // Nothing answers until the restart below, so the loops' acknowledgements are complete once they stop.
+            await stopLoad.CancelAsync();
+            await loading;
+            var acknowledged = load.Acknowledged;
+            await stopPolling.CancelAsync();
+            await polling;
+            output.WriteLine($"{acknowledged.Count} digests acknowledged before every member was killed");
+
+            await Task.WhenAll(everyone.Select(member => cluster.RestartAsync(member, token)));
+            await cluster.WaitForLeaderAsync(everyone, LedgerCluster.LeaderTimeout, token);
+            var size = await ClusterChecks.WaitForConvergenceAsync(cluster, everyone, PhaseTimeout, token);
+            Assert.True(size >= (ulong)acknowledged.Count, $"tree size {size} after the restart, {acknowledged.Count} digests were acknowledged");
+            foreach (var member in everyone)
+            {
+                await ClusterChecks.WaitForReceiptsAsync(cluster, member, acknowledged, checkpointsBefore, PhaseTimeout, token);
+            }
+
+            var logProblems = await ClusterChecks.LogProblemsAsync(cluster.Client(0), size, token);
+            Assert.True(logProblems.Count == 0, string.Join("\n", logProblems));
+            var problems = await checkpointsBefore.ProblemsAsync(new CheckpointVerifier(cluster.Consortium), cluster.Client(0), token);
+            Assert.True(problems.Count == 0, string.Join("\n", problems));
+        });
+    }
 }

@@ -30,6 +30,9 @@ internal sealed class LedgerCluster : IAsyncDisposable
     /// <summary>Clients that only look: one short try.</summary>
     public static readonly LedgerClientOptions ProbeOptions = new(TimeSpan.FromSeconds(2), 1, TimeSpan.FromMilliseconds(50));
 
+    /// <summary>Environment variable naming a folder where every process's output is kept after the test.</summary>
+    public const string LogFolderVariable = "LEDGER_CLUSTER_LOG_DIR";
+
     private const int LogLinesPerProcess = 60;
 
     private readonly TempDirectory _directory;
@@ -301,7 +304,7 @@ internal sealed class LedgerCluster : IAsyncDisposable
             node.Dispose();
         }
 
-        await Task.Yield();
+        await KeepLogsAsync(processes);
         _directory.Dispose();
     }
 
@@ -365,6 +368,24 @@ internal sealed class LedgerCluster : IAsyncDisposable
         catch (Exception exception) when (exception is IOException or UnauthorizedAccessException or IndexOutOfRangeException)
         {
             return (0, 0);
+        }
+    }
+
+    /// <summary>With <c>LEDGER_CLUSTER_LOG_DIR</c> set, writes each process's captured output there (one file per process).</summary>
+    private async Task KeepLogsAsync(List<NodeProcess> processes)
+    {
+        var folder = Environment.GetEnvironmentVariable(LogFolderVariable);
+        if (string.IsNullOrEmpty(folder))
+        {
+            return;
+        }
+
+        Directory.CreateDirectory(folder);
+        var prefix = Consortium.Origin.Replace('/', '_');
+        foreach (var node in processes)
+        {
+            var name = new string([.. node.Label.Select(c => char.IsLetterOrDigit(c) || c == '-' ? c : '_')]);
+            await File.WriteAllTextAsync(Path.Combine(folder, $"{prefix}-{name}.log"), node.Output);
         }
     }
 
