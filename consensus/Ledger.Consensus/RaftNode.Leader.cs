@@ -92,6 +92,14 @@ public sealed partial class RaftNode
     private void HandleHeartbeatResponse(in Message m, Progress pr)
     {
         pr.ProbeSent = false;
+        if (m.Reject && m.RejectHint < pr.Match)
+        {
+            // The follower lost entries it had acknowledged (its disk was replaced): replicate from
+            // what it still holds. Commit never moves back; the follower counts again once it has caught up.
+            pr.Match = m.RejectHint;
+            pr.BecomeProbe();
+        }
+
         if (pr.Match < _log.LastIndex)
         {
             SendAppend(m.From, pr, sendIfEmpty: false);

@@ -218,7 +218,19 @@ public sealed partial class RaftNode
     {
         // The leader sends min(commit, our match), so this never commits past what we hold from it.
         CommitAsFollower(Math.Min(m.Commit, _log.LastIndex));
-        Send(new Message { Kind = MessageKind.HeartbeatResponse, To = m.From, Term = _term, Context = m.Context });
+
+        // A commit beyond our log means we lost entries we once acknowledged (a member restarted on
+        // an empty disk): say how far our log goes, so that the leader sends the rest again.
+        bool lostEntries = m.Commit > _log.LastIndex;
+        Send(new Message
+        {
+            Kind = MessageKind.HeartbeatResponse,
+            To = m.From,
+            Term = _term,
+            Context = m.Context,
+            Reject = lostEntries,
+            RejectHint = lostEntries ? _log.LastIndex : 0,
+        });
     }
 
     private void CommitAsFollower(ulong index)

@@ -60,6 +60,7 @@ internal sealed class RaftHost : IAsyncDisposable
     private Task? _loop;
     private Task? _ticker;
     private RaftStatus _status;
+    private ulong _lastQueuedBatchIndex;
 
     public RaftHost(RaftNode node, RaftLogStore log, IPeerSender sender, RaftHostOptions options)
     {
@@ -77,6 +78,9 @@ internal sealed class RaftHost : IAsyncDisposable
 
     /// <summary>The latest status.</summary>
     public RaftStatus Status => Volatile.Read(ref _status);
+
+    /// <summary>Index of the last application entry queued for apply (Raft's own entries are not).</summary>
+    public ulong LastQueuedApplicationIndex => Volatile.Read(ref _lastQueuedBatchIndex);
 
     /// <summary>This member's Raft id.</summary>
     public ulong Id => _node.Id;
@@ -326,6 +330,7 @@ internal sealed class RaftHost : IAsyncDisposable
             {
                 var tag = _pending.TryGetValue(entry.Index, out var pending) && pending.Term == entry.Term ? pending.Tag : null;
                 await _committed.Writer.WriteAsync(new CommittedRaftEntry(entry.Index, entry.Data, tag), cancellationToken);
+                Volatile.Write(ref _lastQueuedBatchIndex, entry.Index);
             }
         }
 

@@ -7,22 +7,33 @@ namespace Ledger.Consensus.Tests;
 /// <summary>A host for one node in scripted scenarios: durable storage, the applied entries, the node.</summary>
 internal sealed class ScenarioHost
 {
+    private readonly Membership _genesis;
+
     public ScenarioHost(RaftConfig config, Membership genesis)
     {
         Config = config;
+        _genesis = genesis;
         Storage = new MemoryRaftStorage(genesis);
         Node = new RaftNode(config, Storage, new SplitMix64Random(config.NodeId));
     }
 
     public RaftConfig Config { get; }
 
-    public MemoryRaftStorage Storage { get; }
+    public MemoryRaftStorage Storage { get; private set; }
 
     public RaftNode Node { get; private set; }
 
     public bool Crashed { get; set; }
 
     public List<Entry> Applied { get; } = [];
+
+    /// <summary>Restarts on an empty disk: the log, the hard state and what was applied are gone.</summary>
+    public void RestartEmpty()
+    {
+        Storage = new MemoryRaftStorage(_genesis);
+        Applied.Clear();
+        Restart();
+    }
 
     public void Restart()
     {
@@ -99,6 +110,7 @@ internal sealed class ScenarioEnvironment
             case "crash": Crash(Host(args[0])); break;
             case "process-crash": ProcessThenCrash(Host(args[0]), args.Count > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 0); break;
             case "restart": Host(args[0]).Restart(); break;
+            case "restart-empty": Host(args[0]).RestartEmpty(); break;
             case "status": Status(args); break;
             case "log": Log(Host(args[0])); break;
             default: throw new InvalidOperationException($"unknown command {command}");

@@ -93,6 +93,11 @@ public sealed class ConsortiumNodeTests
         await using var consortium = await InProcessConsortium.StartAsync(3);
         var leader = await consortium.WaitForLeaderAsync(LeaderWait);
         var follower = (leader + 2) % 3;
+
+        // Before any anchor the leader's read point is its own empty entry, which a follower applies without a batch.
+        var missing = await Assert.ThrowsAsync<RpcException>(async () => await consortium.Client(follower).GetReceiptAsync(
+            new GetReceiptRequest { Digest = ByteString.CopyFrom(Digest()), Linearizable = true }, deadline: DateTime.UtcNow + TimeSpan.FromSeconds(5)));
+        Assert.Equal(StatusCode.NotFound, missing.StatusCode);
         for (var round = 0; round < 5; round++)
         {
             var digest = Digest();
@@ -140,5 +145,56 @@ public sealed class ConsortiumNodeTests
 
         var verified = new ReceiptVerifier(consortium.Consortium).Verify(Assert.Single(response.Receipts), digest);
         Assert.True(verified.IsValid, verified.Reason);
+    }
+
+    [Fact]
+    public async Task A_consortium_stopped_and_started_as_a_whole_serves_the_same_tree_and_keeps_anchoring()
+    {
+        await using var consortium = await InProcessConsortium.StartAsync(3);
+        var leader = await consortium.WaitForLeaderAsync(LeaderWait);
+        var first = Digest();
+        await consortium.Client(leader).AnchorAsync(consortium.Anchor(first, Digest()), deadline: Deadline());
+        var root = consortium.Host(leader).Node.State.RootAt(2);
+        for (var member = 0; member < 3; member++)
+        {
+            await consortium.StopAsync(member);
+        }
+
+        await Task.WhenAll(Enumerable.Range(0, 3).Select(member => consortium.StartAsync(member)));
+        leader = await consortium.WaitForLeaderAsync(LeaderWait);
+        Assert.All(Enumerable.Range(0, 3), member => Assert.Equal(root, consortium.Host(member).Node.State.RootAt(2)));
+        var again = await consortium.Client((leader + 1) % 3).AnchorAsync(consortium.Anchor(first, Digest()), deadline: Deadline());
+        Assert.Equal([true, false], again.Existed);
+        Assert.Equal(3UL, again.TreeSize);
+    }
+
+    [Fact]
+    public async Task A_member_replaced_with_an_empty_disk_rebuilds_the_tree_from_its_peers()
+    {
+        await using var consortium = await InProcessConsortium.StartAsync(3);
+        var leader = await consortium.WaitForLeaderAsync(LeaderWait);
+        for (var i = 0; i < 20; i++)
+        {
+            await consortium.Client(leader).AnchorAsync(consortium.Anchor(Digest(), Digest(), Digest()), deadline: Deadline());
+        }
+
+        var replaced = (leader + 1) % 3;
+        await consortium.StopAsync(replaced);
+        await consortium.StartAsync(replaced, wipeData: true);
+
+        var node = consortium.Host(replaced).Node;
+        try
+        {
+            await node.WaitForTreeSizeAsync(60, new CancellationTokenSource(CallDeadline).Token);
+        }
+        catch (OperationCanceledException)
+        {
+            var all = await consortium.Client(leader).GetStatusAsync(new GetStatusRequest(), deadline: Deadline());
+            Assert.Fail(all.ToString() + " replaced raft: " + node.Replica!.Host.Status);
+        }
+        var survivor = consortium.Host(consortium.Index(node.Replica!.LeaderName ?? consortium.Consortium.Members[leader].Id)).Node;
+        Assert.Equal(survivor.State.RootAt(60), node.State.RootAt(60));
+        var checkpoint = await node.Signer.WaitForSizeAsync(60, new CancellationTokenSource(CallDeadline).Token);
+        Assert.True(new CheckpointVerifier(consortium.Consortium).Verify(checkpoint.Text).IsValid);
     }
 }

@@ -38,7 +38,10 @@ internal static class DevCommand
         var downDirectory = new Option<string>("--dir") { Description = "The folder given to `dev up`", DefaultValueFactory = _ => DefaultDirectory };
         var down = new Command("down", "Stop the local consortium started by `dev up`.") { downDirectory };
         down.SetAction(async (parseResult, cancellationToken) => await DownAsync(parseResult.GetValue(downDirectory)!, cancellationToken));
-        return new Command("dev", "A local consortium for development and trials.") { up, down };
+        var nodesDirectory = new Option<string>("--dir") { Description = "The folder given to `dev up`", DefaultValueFactory = _ => DefaultDirectory };
+        var nodes = new Command("nodes", "Print the running members' addresses, comma-separated (for --node).") { nodesDirectory };
+        nodes.SetAction(parseResult => Nodes(parseResult.GetValue(nodesDirectory)!));
+        return new Command("dev", "A local consortium for development and trials.") { up, down, nodes };
     }
 
     private static async Task<int> UpAsync(int memberCount, string directory, string? nodeBinary, CancellationToken cancellationToken)
@@ -85,6 +88,14 @@ internal static class DevCommand
         await StopAllAsync(state, cancellationToken);
         File.Delete(statePath);
         Console.WriteLine($"stopped {state.Members.Count} member(s); data and keys stay in {directory}");
+        return ExitCodes.Ok;
+    }
+
+    private static int Nodes(string directory)
+    {
+        var statePath = Path.Combine(Path.GetFullPath(directory), StateFileName);
+        var state = ReadState(statePath) ?? throw new CommandException(ExitCodes.Failed, $"no {statePath}: run 'ledger dev up' first");
+        Console.WriteLine(string.Join(',', state.Members.Select(m => m.Address)));
         return ExitCodes.Ok;
     }
 
@@ -150,14 +161,20 @@ internal static class DevCommand
             {
                 try
                 {
-                    await client.GetStatusAsync(cancellationToken);
-                    break;
+                    // Serving means: answering, following an elected leader, and holding a quorum-signed checkpoint.
+                    var status = await client.GetStatusAsync(cancellationToken);
+                    if (status.Leader.Length > 0 && status.Checkpoint.Length > 0)
+                    {
+                        break;
+                    }
+
+                    throw new IOException($"no leader or no quorum-signed checkpoint yet");
                 }
                 catch (Exception e) when (e is Grpc.Core.RpcException or HttpRequestException or IOException)
                 {
                     if (DateTime.UtcNow > deadline || !IsOurNode(member.Pid))
                     {
-                        await Console.Error.WriteLineAsync($"ledger: {member.Id} did not start serving at {member.Address}; its log ({Path.Combine(member.DataDir, "node.log")}) ends with:");
+                        await Console.Error.WriteLineAsync($"ledger: {member.Id} did not start serving at {member.Address} ({e.Message}); its log ({Path.Combine(member.DataDir, "node.log")}) ends with:");
                         await Console.Error.WriteLineAsync(Tail(Path.Combine(member.DataDir, "node.log")));
                         return false;
                     }

@@ -76,7 +76,7 @@ internal sealed partial class LedgerNode
             Role = ReplicaMember.RoleName(raft.Role),
             Term = raft.Term,
             CommitIndex = raft.CommitIndex,
-            AppliedIndex = applied.BatchIndex,
+            AppliedIndex = AppliedLogIndex,
             TreeSize = applied.TreeSize,
         };
     }

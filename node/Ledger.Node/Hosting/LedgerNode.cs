@@ -21,6 +21,7 @@ internal sealed partial class LedgerNode : IAsyncDisposable
 {
     private const int NoncePruneIntervalMs = 10_000;
     private const int QuorumWarningIntervalSeconds = 10;
+    private const int AppliedPollMs = 20;
     private long _lastQuorumWarning;
     private readonly CancellationTokenSource _stopping = new();
     private const int DurableEveryBatches = 256;
@@ -126,7 +127,7 @@ internal sealed partial class LedgerNode : IAsyncDisposable
     public async Task WaitReadyAsync(CancellationToken cancellationToken)
     {
         var target = Math.Max(_sequencer.RecoveredCommitIndex, State.Applied.BatchIndex);
-        while (State.Applied.BatchIndex < target)
+        while (AppliedLogIndex < target)
         {
             if (_applyFailed.Task.IsFaulted)
             {
@@ -154,7 +155,10 @@ internal sealed partial class LedgerNode : IAsyncDisposable
 
     /// <summary>Completes once the log is applied up to <paramref name="index"/>.</summary>
     public Task WaitForAppliedIndexAsync(ulong index, CancellationToken cancellationToken) =>
-        WaitForAppliedAsync(() => State.Applied.BatchIndex >= index, cancellationToken);
+        WaitForAppliedAsync(() => AppliedLogIndex >= index, cancellationToken);
+
+    /// <summary>How far the log is applied (in a consortium, Raft's own entries included).</summary>
+    public ulong AppliedLogIndex => Replica?.AppliedLogIndex(() => State.Applied.BatchIndex) ?? State.Applied.BatchIndex;
 
     private async Task WaitForAppliedAsync(Func<bool> reached, CancellationToken cancellationToken)
     {
@@ -166,7 +170,8 @@ internal sealed partial class LedgerNode : IAsyncDisposable
                 return;
             }
 
-            await signal.Task.WaitAsync(cancellationToken);
+            // Raft's own entries are applied without a signal; look again now and then.
+            await Task.WhenAny(signal.Task, Task.Delay(AppliedPollMs, cancellationToken)).WaitAsync(cancellationToken);
         }
     }
 

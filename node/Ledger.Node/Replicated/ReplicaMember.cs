@@ -79,6 +79,20 @@ internal sealed class ReplicaMember : IAsyncDisposable
 
     public bool IsLeader => Host.Status.Role == RaftRole.Leader;
 
+    /// <summary>
+    /// How far this member has applied the Raft log, counting Raft's own entries (a new leader's
+    /// empty entry) as applied once every batch before them is: <paramref name="stateBatchIndex"/>
+    /// is the state's applied position.
+    /// </summary>
+    public ulong AppliedLogIndex(Func<ulong> stateBatchIndex)
+    {
+        // Read in this order: every batch at or below the Raft applied index was queued before it was read.
+        var raftApplied = Host.Status.AppliedIndex;
+        var queued = Host.LastQueuedApplicationIndex;
+        var state = stateBatchIndex();
+        return state >= queued ? Math.Max(state, raftApplied) : state;
+    }
+
     public void Start()
     {
         _transport.Start();

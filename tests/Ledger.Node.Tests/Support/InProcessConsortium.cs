@@ -111,6 +111,19 @@ internal sealed class InProcessConsortium : IAsyncDisposable
         }
     }
 
+    /// <summary>Starts a stopped member again on its data directory (or on an empty one, when <paramref name="wipeData"/>).</summary>
+    public async Task StartAsync(int member, bool wipeData = false)
+    {
+        Assert.Null(_hosts[member]);
+        var dataDir = Path.Combine(_dir.Path, Consortium.Members[member].Id);
+        if (wipeData && Directory.Exists(dataDir))
+        {
+            Directory.Delete(dataDir, recursive: true);
+        }
+
+        _hosts[member] = await NodeHost.StartAsync(Arguments(member), TextWriter.Null);
+    }
+
     public async ValueTask DisposeAsync()
     {
         foreach (var channel in _channels)
