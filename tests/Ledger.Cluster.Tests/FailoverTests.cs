@@ -78,6 +78,7 @@ public sealed class FailoverTests(ITestOutputHelper output)
         await using var cluster = await LedgerCluster.StartAsync(memberCount: 3, issuerCount: 1, CancellationToken.None);
         await cluster.RunAsync(TimeSpan.FromSeconds(150), async token =>
         {
+            var phases = new PhaseClock(output);
             var everyone = Enumerable.Range(0, cluster.Count).ToArray();
             var collector = new CheckpointCollector();
             using var stopPolling = CancellationTokenSource.CreateLinkedTokenSource(token);
@@ -90,18 +91,22 @@ public sealed class FailoverTests(ITestOutputHelper output)
             await Wait.UntilAsync("acknowledgements before the pause", PhaseTimeout, _ =>
                 Task.FromResult((load.Acknowledged.Count >= 300, $"{load.Acknowledged.Count} acknowledged")), token);
             await cluster.PauseAsync(oldLeader, token);
+            phases.Mark("paused the leader");
             var pausedAt = Stopwatch.GetTimestamp();
             var others = everyone.Where(i => i != oldLeader).ToArray();
             await cluster.WaitForLeaderAsync(others, LedgerCluster.LeaderTimeout, token, notLeader: cluster.MemberIds[oldLeader]);
+            phases.Mark("new leader");
             await Wait.UntilAsync("acknowledgements while the old leader is stopped", PhaseTimeout, _ =>
                 Task.FromResult((load.AcknowledgedStartedAfter(pausedAt) >= 300, $"{load.AcknowledgedStartedAfter(pausedAt)} acknowledged")), token);
 
             // Right after SIGCONT the old leader may still believe it leads: anchor through it alone.
             await cluster.ResumeAsync(oldLeader, token);
+            phases.Mark("resumed the old leader");
             var throughOldLeader = new AnchorLoad();
             await throughOldLeader.RunAsync(cluster.ClientOver([oldLeader]), cluster.Issuers[0], loops: 2, DigestsPerRequest, requestsPerLoopMax: 3, token);
             await stopLoad.CancelAsync();
             await loading;
+            phases.Mark("anchored through the old leader; load stopped");
             output.WriteLine($"{load.Acknowledged.Count} acknowledged through every member, errors: {string.Join("; ", load.Errors.Take(10))}");
             output.WriteLine($"{throughOldLeader.Acknowledged.Count} acknowledged through the resumed old leader, errors: {string.Join("; ", throughOldLeader.Errors.Take(10))}");
             Assert.Empty(throughOldLeader.Errors);
@@ -111,6 +116,7 @@ public sealed class FailoverTests(ITestOutputHelper output)
             var acknowledged = load.Acknowledged.Concat(throughOldLeader.Acknowledged).ToArray();
             Assert.Equal(acknowledged.Length, acknowledged.Select(ack => ack.LeafIndex).Distinct().Count());
             var size = await ClusterChecks.WaitForConvergenceAsync(cluster, everyone, PhaseTimeout, token);
+            phases.Mark("converged");
             var logProblems = await ClusterChecks.LogProblemsAsync(cluster.Client(oldLeader), size, token);
             Assert.True(logProblems.Count == 0, string.Join("\n", logProblems));
             foreach (var member in everyone)
@@ -120,8 +126,10 @@ public sealed class FailoverTests(ITestOutputHelper output)
 
             await stopPolling.CancelAsync();
             await polling;
+            phases.Mark("receipts checked");
             var problems = await collector.ProblemsAsync(new CheckpointVerifier(cluster.Consortium), cluster.Client(oldLeader), token);
             Assert.True(problems.Count == 0, string.Join("\n", problems));
+            phases.Mark("checkpoints checked");
         });
     }
 

@@ -38,7 +38,7 @@ public sealed class MinorityTests
             }
 
             var cutOff = new[] { RandomNumberGenerator.GetBytes(32), RandomNumberGenerator.GetBytes(32) };
-            using (var impatient = new LedgerClient([cluster.Addresses[remaining]], new LedgerClientOptions(TimeSpan.FromSeconds(4), 1, TimeSpan.FromMilliseconds(50))))
+            using (var impatient = new LedgerClient([cluster.Addresses[remaining]], new LedgerClientOptions(TimeSpan.FromSeconds(3), 1, TimeSpan.FromMilliseconds(50))))
             {
                 var refused = await Assert.ThrowsAsync<RpcException>(() => impatient.AnchorAsync(issuer, cutOff, includeReceipts: false, token));
                 Assert.True(

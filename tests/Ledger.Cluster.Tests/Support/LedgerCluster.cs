@@ -24,8 +24,11 @@ internal sealed class LedgerCluster : IAsyncDisposable
     /// <summary>How long the members may take to agree on a leader.</summary>
     public static readonly TimeSpan LeaderTimeout = TimeSpan.FromSeconds(30);
 
-    /// <summary>Clients that wait for commits: a deadline per call, failover across their addresses.</summary>
-    public static readonly LedgerClientOptions ClientOptions = new(TimeSpan.FromSeconds(15), 6, TimeSpan.FromMilliseconds(100));
+    /// <summary>
+    /// Clients that wait for commits: a deadline per call, failover across their addresses. A stopped
+    /// (SIGSTOP) member holds a call until its deadline, so the deadline is short and the tries many.
+    /// </summary>
+    public static readonly LedgerClientOptions ClientOptions = new(TimeSpan.FromSeconds(5), 8, TimeSpan.FromMilliseconds(100));
 
     /// <summary>Clients that only look: one short try.</summary>
     public static readonly LedgerClientOptions ProbeOptions = new(TimeSpan.FromSeconds(2), 1, TimeSpan.FromMilliseconds(50));
