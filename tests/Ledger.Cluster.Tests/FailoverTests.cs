@@ -176,4 +176,31 @@ public sealed class FailoverTests(ITestOutputHelper output)
             Assert.True(problems.Count == 0, string.Join("\n", problems));
         });
     }
+
+    [Fact]
+    public async Task A_follower_that_lost_its_disk_rebuilds_from_the_others_and_serves_every_receipt()
+    {
+        await using var cluster = await LedgerCluster.StartAsync(memberCount: 3, issuerCount: 1, CancellationToken.None);
+        await cluster.RunAsync(TimeSpan.FromSeconds(120), async token =>
+        {
+            var everyone = Enumerable.Range(0, cluster.Count).ToArray();
+            var leader = await cluster.WaitForLeaderAsync(everyone, LedgerCluster.LeaderTimeout, token);
+            var follower = (leader + 1) % cluster.Count;
+            var load = new AnchorLoad();
+            await load.RunAsync(cluster.All, cluster.Issuers[0], loops: 4, DigestsPerRequest, requestsPerLoopMax: 5, token);
+            cluster.Kill(follower);
+            cluster.WipeData(follower);
+            // The two others go on committing while it is gone.
+            await load.RunAsync(cluster.All, cluster.Issuers[0], loops: 4, DigestsPerRequest, requestsPerLoopMax: 5, token);
+            Assert.Empty(load.Errors);
+            Assert.Equal(2 * 4 * 5 * DigestsPerRequest, load.Acknowledged.Count);
+
+            await cluster.RestartAsync(follower, token);
+            var size = await ClusterChecks.WaitForConvergenceAsync(cluster, everyone, PhaseTimeout, token);
+            Assert.True(size >= (ulong)load.Acknowledged.Count);
+            await ClusterChecks.WaitForReceiptsAsync(cluster, follower, load.Acknowledged, collector: null, PhaseTimeout, token);
+            var logProblems = await ClusterChecks.LogProblemsAsync(cluster.Client(follower), size, token);
+            Assert.True(logProblems.Count == 0, string.Join("\n", logProblems));
+        });
+    }
 }

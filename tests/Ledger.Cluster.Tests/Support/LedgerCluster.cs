@@ -176,6 +176,17 @@ internal sealed class LedgerCluster : IAsyncDisposable
         await WaitForServingAsync(index, cancellationToken);
     }
 
+    /// <summary>Deletes the data folder of member <paramref name="index"/>, which must have been killed: its disk is lost.</summary>
+    public void WipeData(int index)
+    {
+        if (!Node(index).HasExited)
+        {
+            throw new InvalidOperationException($"{MemberIds[index]} is running; kill it before wiping its data");
+        }
+
+        Directory.Delete(DataDir(index), recursive: true);
+    }
+
     /// <summary>
     /// Starts another <c>ledger-node</c> (not a member of this cluster: an outsider with files of its own);
     /// its output joins the logs and it is killed with the cluster.
@@ -400,7 +411,7 @@ internal sealed class LedgerCluster : IAsyncDisposable
 
     private void StartProcess(int index)
     {
-        var dataDir = _directory.File("data-" + MemberIds[index]);
+        var dataDir = DataDir(index);
         Directory.CreateDirectory(dataDir);
         _starts[index]++;
         var node = NodeProcess.Start(
@@ -415,6 +426,8 @@ internal sealed class LedgerCluster : IAsyncDisposable
 
         _nodes[index] = node;
     }
+
+    private string DataDir(int index) => _directory.File("data-" + MemberIds[index]);
 
     private async Task WaitForServingAsync(int index, CancellationToken cancellationToken)
     {
