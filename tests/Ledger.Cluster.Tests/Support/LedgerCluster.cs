@@ -259,6 +259,13 @@ internal sealed class LedgerCluster : IAsyncDisposable
         return $"leader '{status.Leader}', tree {status.TreeSize} [{members}]";
     }
 
+    /// <summary>What each member answers to GetStatus now (one short try each), one line per member.</summary>
+    public async Task<string> DescribeStatusesAsync()
+    {
+        var statuses = await Task.WhenAll(Enumerable.Range(0, Count).Select(i => TryStatusAsync(i, CancellationToken.None)));
+        return string.Concat(statuses.Select((status, i) => $"  {MemberIds[i]}: {Describe(status)}\n"));
+    }
+
     /// <summary>The tail of every process's output (earlier runs of restarted members included).</summary>
     public string DescribeLogs()
     {
@@ -296,7 +303,8 @@ internal sealed class LedgerCluster : IAsyncDisposable
         catch (Exception exception)
         {
             var reason = deadline.IsCancellationRequested ? $"(the test's deadline of {timeout.TotalSeconds:0} s passed) " : "";
-            throw new XunitException($"{reason}{exception.GetType().Name}: {exception.Message}\n\nmember output:\n{DescribeLogs()}", exception);
+            var statuses = await DescribeStatusesAsync();
+            throw new XunitException($"{reason}{exception.GetType().Name}: {exception.Message}\n\nmember status at the failure:\n{statuses}\nmember output:\n{DescribeLogs()}", exception);
         }
     }
 
