@@ -97,6 +97,28 @@ public sealed partial class RaftNode
 
     internal Progress? ProgressOf(ulong nodeId) => _progress.GetValueOrDefault(nodeId);
 
+    /// <summary>
+    /// On a leader, the highest log index known to be durable on each other member (its match
+    /// index), written into <paramref name="matchIndexByMember"/>; on any other node, nothing.
+    /// </summary>
+    public void CopyMatchIndices(Dictionary<ulong, ulong> matchIndexByMember)
+    {
+        ArgumentNullException.ThrowIfNull(matchIndexByMember);
+        matchIndexByMember.Clear();
+        if (Role != RaftRole.Leader)
+        {
+            return;
+        }
+
+        foreach (KeyValuePair<ulong, Progress> peer in _progress)
+        {
+            if (peer.Key != _config.NodeId)
+            {
+                matchIndexByMember[peer.Key] = peer.Value.Match;
+            }
+        }
+    }
+
     private bool IsPromotable => Membership.IsVoter(_config.NodeId);
 
     private HardState CurrentHardState => new(_term, _vote, _log.Committed);

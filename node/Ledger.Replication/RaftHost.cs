@@ -61,6 +61,8 @@ internal sealed class RaftHost : IAsyncDisposable
     private Task? _ticker;
     private RaftStatus _status;
     private ulong _lastQueuedBatchIndex;
+    private long _leaderChanges;
+    private IReadOnlyDictionary<ulong, ulong> _matchIndices = new Dictionary<ulong, ulong>();
 
     public RaftHost(RaftNode node, RaftLogStore log, IPeerSender sender, RaftHostOptions options)
     {
@@ -78,6 +80,12 @@ internal sealed class RaftHost : IAsyncDisposable
 
     /// <summary>The latest status.</summary>
     public RaftStatus Status => Volatile.Read(ref _status);
+
+    /// <summary>How many times this member saw the leader change (a new leader elected or the old one lost).</summary>
+    public long LeaderChanges => Interlocked.Read(ref _leaderChanges);
+
+    /// <summary>On the leader, each other member's match index (refreshed every tick); empty elsewhere.</summary>
+    public IReadOnlyDictionary<ulong, ulong> MatchIndices => Volatile.Read(ref _matchIndices);
 
     /// <summary>Index of the last application entry queued for apply (Raft's own entries are not).</summary>
     public ulong LastQueuedApplicationIndex => Volatile.Read(ref _lastQueuedBatchIndex);
@@ -233,7 +241,13 @@ internal sealed class RaftHost : IAsyncDisposable
                 _reads.Clear();
             }
 
-            Volatile.Write(ref _status, Snapshot());
+            var status = Snapshot();
+            if (status.LeaderId != _status.LeaderId)
+            {
+                Interlocked.Increment(ref _leaderChanges);
+            }
+
+            Volatile.Write(ref _status, status);
         }
     }
 
@@ -243,6 +257,9 @@ internal sealed class RaftHost : IAsyncDisposable
         {
             case HostEvent.Tick:
                 _node.Tick();
+                var matches = new Dictionary<ulong, ulong>();
+                _node.CopyMatchIndices(matches);
+                Volatile.Write(ref _matchIndices, matches);
                 break;
             case HostEvent.Inbound inbound:
                 _node.Step(inbound.Message);

@@ -39,12 +39,14 @@ internal sealed class LedgerApiService : Sdk.Protos.V1.Ledger.LedgerBase
         var admission = _node.Admission.Admit(request);
         if (admission.Entry is null)
         {
+            _node.Metrics?.Refused(admission.Code.ToString());
             throw new RpcException(new Status(admission.Code, admission.Message));
         }
 
         var pending = new PendingAnchor(admission.Entry);
         if (!_node.Batcher.TryEnqueue(pending))
         {
+            _node.Metrics?.Refused("QueueFull");
             _node.Admission.Release(admission.Entry);
             throw new RpcException(new Status(
                 StatusCode.ResourceExhausted,
@@ -73,6 +75,7 @@ internal sealed class LedgerApiService : Sdk.Protos.V1.Ledger.LedgerBase
         response.LeafIndices.Add(outcome.LeafIndices);
         response.Existed.Add(outcome.Existed);
         await AddReceiptsAsync(request, response, context);
+        _node.Metrics?.Anchored(request.Digests.Count);
         return response;
     }
 
@@ -111,6 +114,7 @@ internal sealed class LedgerApiService : Sdk.Protos.V1.Ledger.LedgerBase
 
         await _node.WaitForTreeSizeAsync(response.TreeSize, context.CancellationToken);
         await AddReceiptsAsync(request, response, context);
+        _node.Metrics?.Anchored(request.Digests.Count);
         return response;
     }
 

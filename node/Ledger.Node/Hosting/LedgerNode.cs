@@ -79,6 +79,15 @@ internal sealed partial class LedgerNode : IAsyncDisposable
         Signer = new CheckpointSigner(State, _archive, SignCheckpointAsync, options.CheckpointIntervalMs, NowMs);
     }
 
+    /// <summary>The node's metrics, once the host attached them.</summary>
+    public Observability.NodeMetrics? Metrics { get; private set; }
+
+    public void AttachMetrics(Observability.NodeMetrics metrics)
+    {
+        Metrics = metrics;
+        Batcher.Committed = metrics.Committed;
+    }
+
     /// <summary>This member's consortium machinery; null for a one-member consortium.</summary>
     public ReplicaMember? Replica { get; }
 
@@ -196,6 +205,7 @@ internal sealed partial class LedgerNode : IAsyncDisposable
         }
 
         _localSequencer?.Dispose();
+        Metrics?.Dispose();
         _archive.Dispose();
         State.MakeDurable();
         _store.Dispose();
@@ -238,6 +248,7 @@ internal sealed partial class LedgerNode : IAsyncDisposable
                 var batch = Decode(entry);
                 var outcomes = State.Apply(entry.Index, batch);
                 Batcher.Stats.Applied(Stopwatch.GetTimestamp() - started);
+                Metrics?.Applied(Stopwatch.GetElapsedTime(started));
                 foreach (var anchor in batch.Entries)
                 {
                     // Every member remembers every applied nonce, so whichever leads next refuses replays.

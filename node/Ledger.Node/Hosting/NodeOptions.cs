@@ -27,6 +27,13 @@ internal sealed class NodeOptions
     /// <summary>PEM private key for an https listener.</summary>
     public string? TlsKey { get; set; }
 
+    /// <summary>
+    /// A separate plain HTTP/1.1 listener for <c>/metrics</c> (Prometheus scrapes HTTP/1.1), e.g.
+    /// <c>http://127.0.0.1:9400</c>. Unset: <c>/metrics</c> is served on the main listener (HTTP/1.1 or
+    /// HTTP/2 when it uses TLS; HTTP/2 only on a plain listener).
+    /// </summary>
+    public string? MetricsListen { get; set; }
+
     /// <summary>Allows plain HTTP/2 on a non-loopback address (never in production).</summary>
     public bool AllowPlaintext { get; set; }
 
@@ -116,6 +123,7 @@ internal sealed class NodeOptions
         ["--tls-certificate"] = "Ledger:TlsCertificate",
         ["--tls-key"] = "Ledger:TlsKey",
         ["--allow-plaintext"] = "Ledger:AllowPlaintext",
+        ["--metrics-listen"] = "Ledger:MetricsListen",
         ["--digests-per-request-max"] = "Ledger:DigestsPerRequestMax",
         ["--message-bytes-max"] = "Ledger:MessageBytesMax",
         ["--queue-digests-max"] = "Ledger:QueueDigestsMax",

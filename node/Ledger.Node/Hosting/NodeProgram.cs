@@ -1,6 +1,8 @@
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using Ledger.Node.Api;
+using Ledger.Node.Observability;
+using OpenTelemetry.Metrics;
 using Ledger.Replication;
 using Ledger.Sdk;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -46,7 +48,7 @@ internal static class NodeProgram
         builder.Configuration.AddCommandLine(args, NodeOptions.SwitchMappings);
         var options = new NodeOptions();
         builder.Configuration.GetSection(NodeOptions.SectionName).Bind(options);
-        var problem = options.Validate() ?? ValidateListen(options, out _);
+        var problem = options.Validate() ?? ValidateListen(options, out _) ?? ValidateMetricsListen(options);
         if (problem is not null)
         {
             throw new NodeStartException(problem);
@@ -67,11 +69,25 @@ internal static class NodeProgram
         // Long-lived streams end when the host stops; this bounds what is left (clients that hold calls open).
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(5));
         builder.Services.AddSingleton(services =>
-            new LedgerNode(options, files, consortium, memberKey, services.GetRequiredService<ILogger<LedgerNode>>()));
+        {
+            var created = new LedgerNode(options, files, consortium, memberKey, services.GetRequiredService<ILogger<LedgerNode>>());
+            created.AttachMetrics(new NodeMetrics(services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), created));
+            return created;
+        });
+        // Checks run on each call (not from a periodic cache), so the answer is current.
+        builder.Services.AddGrpcHealthChecks(health => health.UseHealthChecksCache = false).AddCheck<NodeHealthCheck>("ledger");
+        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter(NodeMetrics.MeterName).AddPrometheusExporter());
         builder.Services.AddSingleton(services => services.GetRequiredService<LedgerNode>().Replica?.Peers
             ?? throw new InvalidOperationException("a one-member consortium has no peer service"));
         var app = builder.Build();
         app.MapGrpcService<LedgerApiService>();
+        app.MapGrpcHealthChecksService();
+        var scrape = app.MapPrometheusScrapingEndpoint("/metrics");
+        if (options.MetricsListen is not null)
+        {
+            scrape.RequireHost($"*:{new Uri(options.MetricsListen).Port}");
+        }
+
         LedgerNode node;
         try
         {
@@ -125,6 +141,19 @@ internal static class NodeProgram
         }
     }
 
+    private static string? ValidateMetricsListen(NodeOptions options)
+    {
+        if (options.MetricsListen is null)
+        {
+            return null;
+        }
+
+        return Uri.TryCreate(options.MetricsListen, UriKind.Absolute, out var uri) && uri.Scheme == "http" && IPAddress.TryParse(uri.Host, out _) && uri.Port > 0
+            && uri.Port != new Uri(options.Listen).Port
+            ? null
+            : $"--metrics-listen '{options.MetricsListen}' must be http://<ip>:<port>, on another port than --listen";
+    }
+
     private static bool IsPlainOffLoopback(ConsortiumMember member) =>
         member.Address is { } address && Uri.TryCreate(address, UriKind.Absolute, out var uri) && uri.Scheme == "http" && !IsLoopback(uri);
 
@@ -161,12 +190,20 @@ internal static class NodeProgram
             var address = uri.Host == "localhost" ? IPAddress.Loopback : IPAddress.Parse(uri.Host);
             kestrel.Listen(address, uri.Port, listen =>
             {
+                // Plain text carries HTTP/2 only (gRPC needs it and Kestrel cannot offer both without
+                // TLS); with TLS, ALPN lets HTTP/1.1 clients (a Prometheus scrape) in as well.
                 listen.Protocols = HttpProtocols.Http2;
                 if (uri.Scheme == "https")
                 {
+                    listen.Protocols = HttpProtocols.Http1AndHttp2;
                     listen.UseHttps(X509Certificate2.CreateFromPemFile(options.TlsCertificate!, options.TlsKey));
                 }
             });
+            if (options.MetricsListen is not null)
+            {
+                var metrics = new Uri(options.MetricsListen);
+                kestrel.Listen(IPAddress.Parse(metrics.Host), metrics.Port, listen => listen.Protocols = HttpProtocols.Http1);
+            }
         });
     }
 }

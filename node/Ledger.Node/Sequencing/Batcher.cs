@@ -42,6 +42,9 @@ internal sealed class Batcher
 
     public PipelineStats Stats { get; } = new();
 
+    /// <summary>Told of every committed batch: its digest count and the time from proposing it to its commit.</summary>
+    public Action<int, TimeSpan>? Committed { get; set; }
+
     public int QueuedDigests => Volatile.Read(ref _queuedDigests);
 
     /// <summary>Queues an entry; false when the queue is full (the caller answers RESOURCE_EXHAUSTED).</summary>
@@ -85,8 +88,8 @@ internal sealed class Batcher
                 var committed = await _sequencer.ProposeAsync(BatchCodec.Encode(batch), pendings, cancellationToken);
                 Stats.Proposed(batch.DigestCount, Stopwatch.GetTimestamp() - started);
                 _ = committed.ContinueWith(
-                    (task, state) => Settle(task, (PendingAnchor[])state!),
-                    pendings,
+                    (task, state) => Settle(task, ((PendingAnchor[], long, int))state!),
+                    (pendings, started, batch.DigestCount),
                     CancellationToken.None,
                     TaskContinuationOptions.ExecuteSynchronously,
                     TaskScheduler.Default);
@@ -99,13 +102,16 @@ internal sealed class Batcher
         }
     }
 
-    private void Settle(Task committed, PendingAnchor[] pendings)
+    private void Settle(Task committed, (PendingAnchor[] Pendings, long Started, int Digests) proposal)
     {
         _inFlight.Reader.TryRead(out _);
         if (!committed.IsCompletedSuccessfully)
         {
-            Fail(pendings, committed.Exception?.InnerException ?? new OperationCanceledException("the proposal was cancelled"));
+            Fail(proposal.Pendings, committed.Exception?.InnerException ?? new OperationCanceledException("the proposal was cancelled"));
+            return;
         }
+
+        Committed?.Invoke(proposal.Digests, Stopwatch.GetElapsedTime(proposal.Started));
     }
 
     private static void Fail(PendingAnchor[] pendings, Exception exception)

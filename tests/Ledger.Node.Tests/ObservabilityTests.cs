@@ -1,0 +1,92 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using Grpc.Core;
+using Grpc.Health.V1;
+using Grpc.Net.Client;
+using Ledger.Node.Tests.Support;
+using Ledger.Sdk;
+using Ledger.Sdk.Client;
+using Ledger.TestKit;
+
+namespace Ledger.Node.Tests;
+
+/// <summary>The metrics endpoint after a known workload, and the gRPC health service.</summary>
+public sealed class ObservabilityTests
+{
+    private static readonly TimeSpan StepTimeout = TimeSpan.FromSeconds(60);
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>The value of the one sample of <paramref name="metric"/> whose labels contain <paramref name="label"/>.</summary>
+    private static double Sample(string scrape, string metric, string label = "")
+    {
+        var lines = scrape.Split('\n').Where(line => line.StartsWith(metric + "{", StringComparison.Ordinal) && line.Contains(label, StringComparison.Ordinal)).ToList();
+        Assert.True(lines.Count == 1, $"{metric} {label}: {lines.Count} samples in\n{scrape}");
+        return double.Parse(lines[0][(lines[0].LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
+    }
+
+    [Fact]
+    public async Task A_scrape_after_a_known_workload_shows_its_counts_and_the_health_service_answers()
+    {
+        using var dir = new TempDirectory("ledger-node-tests");
+        var metricsAddress = $"http://127.0.0.1:{FreePort()}";
+        using var node = RunningProgram.Start(RepoPaths.NodeDll, ["--data-dir", Path.Combine(dir.Path, "data"), "--listen", "http://127.0.0.1:0", "--metrics-listen", metricsAddress], dir.Path);
+        var address = await node.WaitForAddressAsync(StepTimeout);
+        var issuer = SignerKey.Load(Path.Combine(dir.Path, "data", "dev-issuer.key"));
+        using var client = new LedgerClient([new Uri(address)]);
+        await client.AnchorAsync(issuer, [RandomNumberGenerator.GetBytes(32), RandomNumberGenerator.GetBytes(32)], includeReceipts: false);
+        await client.AnchorAsync(issuer, [RandomNumberGenerator.GetBytes(32), RandomNumberGenerator.GetBytes(32), RandomNumberGenerator.GetBytes(32)], includeReceipts: false);
+        var stranger = SignerKey.Generate(issuer.Name);
+        await Assert.ThrowsAsync<RpcException>(() => client.AnchorAsync(stranger, [RandomNumberGenerator.GetBytes(32)], includeReceipts: false));
+
+        using var http = new HttpClient();
+        var scrape = await http.GetStringAsync(new Uri(metricsAddress + "/metrics"));
+
+        Assert.Equal(2, Sample(scrape, "ledger_anchors_total"));
+        Assert.Equal(5, Sample(scrape, "ledger_digests_total"));
+        Assert.Equal(1, Sample(scrape, "ledger_admission_refusals_total", "reason=\"Unauthenticated\""));
+        Assert.Equal(5, Sample(scrape, "ledger_tree_size"));
+        Assert.Equal(5, Sample(scrape, "ledger_batch_digests_sum"));
+        Assert.True(Sample(scrape, "ledger_apply_duration_seconds_count") >= 1);
+        Assert.True(Sample(scrape, "ledger_commit_duration_seconds_count") >= 1);
+
+        // The main listener does not serve /metrics when a metrics listener is set; the metrics listener serves nothing else.
+        Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync(new Uri(metricsAddress + "/v1/anything"))).StatusCode);
+
+        using var channel = GrpcChannel.ForAddress(address);
+        var health = await new Health.HealthClient(channel).CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow + StepTimeout);
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, health.Status);
+    }
+
+    [Fact]
+    public async Task The_health_service_answers_on_every_member_through_a_leader_change()
+    {
+        await using var consortium = await InProcessConsortium.StartAsync(3);
+        var leader = await consortium.WaitForLeaderAsync(TimeSpan.FromSeconds(20));
+        var follower = (leader + 1) % 3;
+        using var channel = GrpcChannel.ForAddress(consortium.Consortium.Members[follower].Address!);
+        var health = new Health.HealthClient(channel);
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, (await health.CheckAsync(new HealthCheckRequest())).Status);
+
+        await consortium.StopAsync(leader);
+        var answers = new List<HealthCheckResponse.Types.ServingStatus>();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        var oldLeader = consortium.Consortium.Members[leader].Id;
+        while (consortium.Host(follower).Node.Replica!.LeaderName is not { } name || name == oldLeader)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "no new leader in time");
+            answers.Add((await health.CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow + TimeSpan.FromSeconds(2))).Status);
+            await Task.Delay(20);
+        }
+
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, (await health.CheckAsync(new HealthCheckRequest())).Status);
+        Assert.DoesNotContain(HealthCheckResponse.Types.ServingStatus.Unknown, answers);
+    }
+}
