@@ -30,14 +30,19 @@ internal sealed class GrpcPeerTransport : IPeerSender, IAsyncDisposable
     private readonly Dictionary<ulong, PeerLink> _links = [];
     private readonly CancellationTokenSource _stop = new();
 
-    public GrpcPeerTransport(PeerContext peers)
+    /// <param name="peers">This member's peer context.</param>
+    /// <param name="allowPlaintext">Allow plain http:// member addresses off loopback (a private network the operator trusts, never the internet).</param>
+    public GrpcPeerTransport(PeerContext peers, bool allowPlaintext = false)
     {
         _peers = peers;
         foreach (var (id, member) in peers.MembersById)
         {
             if (id != peers.SelfId && member.Address is not null)
             {
-                RequireTlsOffLoopback(member);
+                if (!allowPlaintext)
+                {
+                    RequireTlsOffLoopback(member);
+                }
                 _links[id] = new PeerLink(this, id, member.Id, member.Address);
             }
         }

@@ -225,10 +225,19 @@ internal sealed class PeerService(PeerContext peers, IHostApplicationLifetime li
             throw new RpcException(new Status(StatusCode.Unauthenticated, error));
         }
 
-        await context.WriteResponseHeadersAsync(new Metadata
+        try
         {
-            { PeerHandshake.HeaderName, PeerHandshake.CalleeHeader(peers.MemberKey, peers.Consortium.Origin, identity!.MemberId, peers.NowMs(), identity.Nonce) },
-        });
+            await context.WriteResponseHeadersAsync(new Metadata
+            {
+                { PeerHandshake.HeaderName, PeerHandshake.CalleeHeader(peers.MemberKey, peers.Consortium.Origin, identity!.MemberId, peers.NowMs(), identity.Nonce) },
+            });
+        }
+        catch (InvalidOperationException) when (context.CancellationToken.IsCancellationRequested)
+        {
+            // The call ended (its deadline passed) before this member got to answer it.
+            throw new RpcException(new Status(StatusCode.Cancelled, "the call ended before the handshake was answered"));
+        }
+
         return MemberIds.Of(identity.MemberId);
     }
 

@@ -44,13 +44,18 @@ internal sealed class ReplicaMember : IAsyncDisposable
                 MaxApplyBytesPerReady = 32UL << 20,
             };
             var node = new RaftNode(config, log, new SplitMix64Random(BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8))), appliedIndex);
-            _transport = new GrpcPeerTransport(Peers);
+            _transport = new GrpcPeerTransport(Peers, options.AllowPlaintext);
             Host = new RaftHost(node, log, _transport, new RaftHostOptions { TickInterval = TimeSpan.FromMilliseconds(options.TickMs) });
             Peers.Host = Host;
             RecoveredCommitIndex = log.HardState.Commit;
             Cosignatures = new CosignatureCollector(Peers);
             Reads = new LeaderReads(Peers);
             Members = new MemberClients(consortium, options.MessageBytesMax);
+        }
+        catch (Exception exception) when (exception is FormatException or ArgumentException)
+        {
+            _raftStore.Dispose();
+            throw new NodeStartException(exception.Message);
         }
         catch
         {
