@@ -7,26 +7,28 @@ namespace Ledger.Discovery;
 /// <summary>The interfaces discovery may use, and the networks on their links.</summary>
 internal sealed class AllowedInterfaces
 {
-    private readonly HashSet<string> _names;
     private readonly List<(byte[] Network, int PrefixLength)> _networks;
     private readonly List<IPAddress> _addresses;
 
-    private AllowedInterfaces(IReadOnlyList<string> names, List<(byte[] Network, int PrefixLength)> networks, List<IPAddress> addresses)
+    private AllowedInterfaces(List<NetworkInterface> interfaces, List<(byte[] Network, int PrefixLength)> networks, List<IPAddress> addresses)
     {
-        Names = names;
-        _names = new HashSet<string>(names, StringComparer.Ordinal);
+        Interfaces = interfaces;
+        Names = [.. interfaces.Select(nic => nic.Name)];
         _networks = networks;
         _addresses = addresses;
     }
 
-    /// <summary>The interface names that exist, are not down and support multicast.</summary>
+    /// <summary>The named interfaces that exist, are not down and support multicast.</summary>
+    public IReadOnlyList<NetworkInterface> Interfaces { get; }
+
+    /// <summary>Their names.</summary>
     public IReadOnlyList<string> Names { get; }
 
     /// <summary>Looks up the named interfaces on this host (in this network namespace).</summary>
     public static AllowedInterfaces Find(IReadOnlyList<string> wanted)
     {
         var wantedSet = new HashSet<string>(wanted, StringComparer.Ordinal);
-        var names = new List<string>();
+        var interfaces = new List<NetworkInterface>();
         var networks = new List<(byte[] Network, int PrefixLength)>();
         var addresses = new List<IPAddress>();
         foreach (var nic in NetworkInterface.GetAllNetworkInterfaces())
@@ -36,7 +38,7 @@ internal sealed class AllowedInterfaces
                 continue;
             }
 
-            names.Add(nic.Name);
+            interfaces.Add(nic);
             foreach (var unicast in nic.GetIPProperties().UnicastAddresses)
             {
                 addresses.Add(unicast.Address);
@@ -44,11 +46,8 @@ internal sealed class AllowedInterfaces
             }
         }
 
-        return new AllowedInterfaces(names, networks, addresses);
+        return new AllowedInterfaces(interfaces, networks, addresses);
     }
-
-    /// <summary>Whether the interface name is allowed.</summary>
-    public bool Contains(string name) => _names.Contains(name);
 
     /// <summary>Whether the address lies on one of the allowed links (so an answer from it came in on one of them).</summary>
     public bool IsOnLink(IPAddress address)

@@ -105,7 +105,9 @@ public sealed partial class PeerDiscovery : IAsyncDisposable
         _advertisedAddresses = _options.AdvertisedAddresses.Count > 0
             ? _options.AdvertisedAddresses
             : interfaces.AdvertisableAddresses(_options.UseIpv6, PeerDiscoveryOptions.AddressesPerPeerMax);
-        var mdns = new MulticastService(nics => nics.Where(nic => interfaces.Contains(nic.Name)))
+        // Makaretu offers the interfaces that are up, without loopback whenever another one is up; the
+        // allowed ones are looked up again instead, so that an allowed loopback stays usable.
+        var mdns = new MulticastService(_ => AllowedInterfaces.Find(_options.InterfaceNames).Interfaces)
         {
             UseIpv4 = true,
             UseIpv6 = _options.UseIpv6,

@@ -8,7 +8,7 @@ using Microsoft.Extensions.Logging;
 
 // Usage:
 //   discover --origin O --member M --port P --interface NAME... [--seconds S] [--announce-ms N] [--no-advertise] [--no-browse]
-//   sniff --interface NAME [--seconds S]
+//   sniff --interface NAME [--seconds S]   (joins 224.0.0.251:5353 on NAME; prints each datagram with the interface it came in on)
 // Prints one JSON object per line on stdout: {"event":"started",...}, {"event":"peer",...} or
 // {"event":"datagram",...}, and {"event":"stopped"} at the end. Logs go to stderr.
 var arguments = ProbeArguments.Parse(args);
@@ -114,13 +114,23 @@ internal static class Probe
         socket.Bind(new IPEndPoint(IPAddress.Any, 5353));
         socket.SetSocketOption(SocketOptionLevel.IP, SocketOptionName.AddMembership, new MulticastOption(IPAddress.Parse("224.0.0.251"), index));
         Write(new { @event = "started", interfaces = new[] { nic.Name } });
+        socket.SetSocketOption(SocketOptionLevel.IP, SocketOptionName.PacketInformation, true);
+        var names = NetworkInterface.GetAllNetworkInterfaces()
+            .Where(candidate => candidate.Supports(NetworkInterfaceComponent.IPv4))
+            .ToDictionary(candidate => candidate.GetIPProperties().GetIPv4Properties().Index, candidate => candidate.Name);
         var buffer = new byte[9000];
         try
         {
             while (!cancellationToken.IsCancellationRequested)
             {
-                var received = await socket.ReceiveFromAsync(buffer, new IPEndPoint(IPAddress.Any, 0), cancellationToken).ConfigureAwait(false);
-                Write(new { @event = "datagram", from = received.RemoteEndPoint.ToString(), hex = Convert.ToHexStringLower(buffer.AsSpan(0, received.ReceivedBytes)) });
+                var received = await socket.ReceiveMessageFromAsync(buffer, SocketFlags.None, new IPEndPoint(IPAddress.Any, 0), cancellationToken).ConfigureAwait(false);
+                Write(new
+                {
+                    @event = "datagram",
+                    from = received.RemoteEndPoint.ToString(),
+                    @interface = names.GetValueOrDefault(received.PacketInformation.Interface, "?"),
+                    hex = Convert.ToHexStringLower(buffer.AsSpan(0, received.ReceivedBytes)),
+                });
             }
         }
         catch (OperationCanceledException)
