@@ -197,4 +197,30 @@ public sealed class ConsortiumNodeTests
         var checkpoint = await node.Signer.WaitForSizeAsync(60, new CancellationTokenSource(CallDeadline).Token);
         Assert.True(new CheckpointVerifier(consortium.Consortium).Verify(checkpoint.Text).IsValid);
     }
+
+    [Theory]
+    [InlineData(null, "has no address")]
+    [InlineData("http://10.9.8.7:7400", "must use https://")]
+    public void A_consortium_file_with_a_member_the_others_cannot_reach_safely_is_refused_at_start(string? thirdAddress, string messagePart)
+    {
+        using var dir = new Ledger.TestKit.TempDirectory("ledger-node-tests");
+        var keys = new[] { SignerKey.Generate("member-a"), SignerKey.Generate("member-b"), SignerKey.Generate("member-c") };
+        var consortium = new Consortium("test.ledger/refused", 2,
+        [
+            new ConsortiumMember("member-a", keys[0].Verifier, "http://127.0.0.1:7401"),
+            new ConsortiumMember("member-b", keys[1].Verifier, "http://127.0.0.1:7402"),
+            new ConsortiumMember("member-c", keys[2].Verifier, thirdAddress),
+        ], []);
+        var consortiumPath = Path.Combine(dir.Path, "consortium.json");
+        File.WriteAllText(consortiumPath, consortium.ToJson());
+        var keyPath = Path.Combine(dir.Path, "member-a.key");
+        keys[0].Save(keyPath);
+        var dataDir = Path.Combine(dir.Path, "data");
+
+        var exception = Assert.Throws<Ledger.Node.Hosting.NodeStartException>(() => Ledger.Node.Hosting.NodeProgram.Build(
+            ["--data-dir", dataDir, "--consortium", consortiumPath, "--member-key", keyPath, "--listen", "http://127.0.0.1:7401"]));
+
+        Assert.Contains(messagePart, exception.Message, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(dataDir, "raft")));
+    }
 }

@@ -46,4 +46,18 @@ public sealed class ListenerTests
         var exception = Assert.Throws<NodeStartException>(() => NodeProgram.Build(["--data-dir", dir.Path, "--listen", listen]));
         Assert.Contains(messagePart, exception.Message, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("https://127.0.0.1:9400")]
+    [InlineData("http://localhost:9400")]
+    [InlineData("http://127.0.0.1:7400")]
+    [InlineData("not an address")]
+    public void A_metrics_listener_that_is_not_a_plain_ip_address_on_its_own_port_is_refused_at_start(string metrics)
+    {
+        using var dir = new TempDirectory("ledger-node-tests");
+        var exception = Assert.Throws<NodeStartException>(() =>
+            NodeProgram.Build(["--data-dir", dir.Path, "--listen", "http://127.0.0.1:7400", "--metrics-listen", metrics]));
+        Assert.Contains("--metrics-listen", exception.Message, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(dir.Path, "state")));
+    }
 }
