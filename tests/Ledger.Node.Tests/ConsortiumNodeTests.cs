@@ -223,4 +223,29 @@ public sealed class ConsortiumNodeTests
         Assert.Contains(messagePart, exception.Message, StringComparison.Ordinal);
         Assert.False(Directory.Exists(Path.Combine(dataDir, "raft")));
     }
+
+    [Fact]
+    public async Task A_member_refuses_to_start_when_the_consortium_file_names_other_members_than_its_log_began_with()
+    {
+        await using var consortium = await InProcessConsortium.StartAsync(3);
+        await consortium.WaitForLeaderAsync(LeaderWait);
+        await consortium.StopAsync(2);
+        var changed = new Consortium(consortium.Consortium.Origin, 2,
+            [.. consortium.Consortium.Members.Take(2), new ConsortiumMember("member-z", SignerKey.Generate("member-z").Verifier, "http://127.0.0.1:7409")],
+            consortium.Consortium.Issuers);
+        var arguments = consortium.Arguments(0);
+        var changedPath = consortium.ConsortiumPath + ".changed";
+        await File.WriteAllTextAsync(changedPath, changed.ToJson());
+        arguments[Array.IndexOf(arguments, "--consortium") + 1] = changedPath;
+        await consortium.StopAsync(0);
+
+        var refused = await Assert.ThrowsAsync<Ledger.Node.Hosting.NodeStartException>(() => Ledger.Node.Hosting.NodeHost.StartAsync(arguments, TextWriter.Null));
+
+        Assert.Contains("changing who is a member is not supported", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("member-a,member-b,member-c", refused.Message, StringComparison.Ordinal);
+
+        // The refused start closed what it opened: the same member starts from its own file at once.
+        await consortium.StartAsync(0);
+        Assert.Equal(consortium.Consortium.Members[0].Id, consortium.Host(0).Node.MemberKey.Name);
+    }
 }

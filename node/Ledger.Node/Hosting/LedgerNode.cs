@@ -60,7 +60,18 @@ internal sealed partial class LedgerNode : IAsyncDisposable
         }
         else
         {
-            Replica = new ReplicaMember(options, files, consortium, memberKey, State.Applied.BatchIndex, NowMs);
+            try
+            {
+                Replica = new ReplicaMember(options, files, consortium, memberKey, State.Applied.BatchIndex, NowMs);
+            }
+            catch
+            {
+                // Nothing of this node outlives a refused start: the stores are closed again.
+                _archive.Dispose();
+                _store.Dispose();
+                throw;
+            }
+
             _sequencer = new RaftSequencer(Replica.Host, Replica.RecoveredCommitIndex);
             Replica.Peers.Cosigner = new StateCosigner(State, memberKey, NowMs, options.ClockSkewMs, WaitForTreeSizeAsync);
         }

@@ -24,6 +24,7 @@ internal sealed class ReplicaMember : IAsyncDisposable
         try
         {
             Peers = new PeerContext(consortium, memberKey, nowMs, TimeSpan.FromMilliseconds(options.ClockSkewMs));
+            CheckMembersUnchanged(_raftStore, consortium, files);
             var log = new RaftLogStore(_raftStore, new Membership(consortium.Members.Select(m => MemberIds.Of(m.Id))));
             if (appliedIndex > log.HardState.Commit)
             {
@@ -112,6 +113,33 @@ internal sealed class ReplicaMember : IAsyncDisposable
         Reads.Dispose();
         Members.Dispose();
         _raftStore.Dispose();
+    }
+
+    /// <summary>
+    /// Raft's voters are the consortium file's members as this member's log first saw them; a file
+    /// that names other members since would let members count different majorities. The names are
+    /// kept beside the log (key <c>m</c>) and compared at every start.
+    /// </summary>
+    private static void CheckMembersUnchanged(RocksDbKeyValueStore raftStore, Consortium consortium, NodeFiles files)
+    {
+        var key = "m"u8;
+        var members = string.Join('\n', consortium.Members.Select(m => m.Id).Order(StringComparer.Ordinal));
+        var stored = raftStore.Get(key);
+        if (stored is null)
+        {
+            using var write = raftStore.CreateBatch();
+            write.Put(key, System.Text.Encoding.UTF8.GetBytes(members));
+            raftStore.Write(write, sync: true);
+            return;
+        }
+
+        var before = System.Text.Encoding.UTF8.GetString(stored);
+        if (before != members)
+        {
+            throw new NodeStartException(
+                $"{files.ConsortiumPath} names the members {members.Replace('\n', ',')}, but this member's Raft log in {files.DataDir} was started with "
+                + $"{before.Replace('\n', ',')}: changing who is a member is not supported; start from the consortium file the members began with");
+        }
     }
 
     public static string RoleName(RaftRole role) => role switch
