@@ -11,6 +11,8 @@
 #   ETCD_MEMBERS     members of the etcd cluster (default 3)
 #   BENCH_CLIENTS    concurrent clients for both runs (default 16)
 #   BENCH_BATCH      puts per transaction / digests per request (default 100)
+#   WARMUP_SECONDS   an uncounted run of this length before each measured one, so that both .NET
+#                    programs (etcd-load, ledger-node) have compiled their hot paths (default 10; 0: none)
 #   COMPARE_NO_BUILD=1  skip building the three programs (use the Release builds already there)
 #
 # Prints both result lines and then
@@ -23,6 +25,11 @@ ledger_members="${LEDGER_MEMBERS:-3}"
 etcd_members="${ETCD_MEMBERS:-3}"
 clients="${BENCH_CLIENTS:-16}"
 batch="${BENCH_BATCH:-100}"
+warmup="${WARMUP_SECONDS:-10}"
+if ! [[ "$warmup" =~ ^[0-9]+$ ]]; then
+  echo "compare-etcd: WARMUP_SECONDS must be a whole number of seconds, got '$warmup'" >&2
+  exit 2
+fi
 for value in "$seconds" "$ledger_members" "$etcd_members" "$clients" "$batch"; do
   if ! [[ "$value" =~ ^[1-9][0-9]*$ ]]; then
     echo "compare-etcd: expected positive integers, got '$value'" >&2
@@ -202,6 +209,10 @@ fi
 
 etcd_load="$(load_average)"
 log "etcd: $clients clients x $batch puts per transaction for ${seconds}s (load average $etcd_load)"
+if ((warmup > 0)); then
+  log "etcd: ${warmup}s warm-up run (not counted)"
+  run_step dotnet "$load_dll" --endpoints "$endpoints" --clients "$clients" --batch "$batch" --seconds "$warmup" >/dev/null || true
+fi
 etcd_status=0
 run_step dotnet "$load_dll" --endpoints "$endpoints" --clients "$clients" --batch "$batch" --seconds "$seconds" \
   >"$work/etcd-load.out" || etcd_status=$?
@@ -222,6 +233,10 @@ issuer_key="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["i
 
 ledger_load="$(load_average)"
 log "ledger: $clients clients x $batch digests per request for ${seconds}s against $nodes (load average $ledger_load)"
+if ((warmup > 0)); then
+  log "ledger: ${warmup}s warm-up run (not counted)"
+  run_step dotnet "$ledger_dll" bench --node "$nodes" --issuer-key "$issuer_key" --clients "$clients" --batch "$batch" --seconds "$warmup" >/dev/null || true
+fi
 ledger_status=0
 run_step dotnet "$ledger_dll" bench --node "$nodes" --issuer-key "$issuer_key" --clients "$clients" --batch "$batch" --seconds "$seconds" \
   >"$work/ledger-bench.out" || ledger_status=$?
