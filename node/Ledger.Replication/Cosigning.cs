@@ -50,7 +50,7 @@ internal sealed class CosignatureCollector(PeerContext peers) : IDisposable
     /// </summary>
     public async Task<(SignedNote Note, IReadOnlyList<string> Refusals)> CollectAsync(SignedNote note, int signaturesWanted, CancellationToken cancellationToken)
     {
-        var others = peers.Consortium.Members.Where(m => m.Id != peers.MemberKey.Name && m.Address is not null).ToList();
+        var others = peers.Consortium.Members.Where(m => m.Id != peers.MemberKey.Name && peers.AddressOf(m.Id) is not null).ToList();
         using var done = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var asking = others.Select(m => AskAsync(m, note.Body, done.Token)).ToList();
         var refusals = new List<string>();
@@ -137,12 +137,15 @@ internal sealed class CosignatureCollector(PeerContext peers) : IDisposable
 
     private GrpcChannel Channel(ConsortiumMember member)
     {
+        // Keyed by address too: a member discovery finds elsewhere gets a new channel.
+        var address = peers.AddressOf(member.Id) ?? throw new RpcException(new Status(StatusCode.Unavailable, $"no address known for {member.Id}"));
         lock (_gate)
         {
-            if (!_channels.TryGetValue(member.Id, out var channel))
+            var key = member.Id + " " + address;
+            if (!_channels.TryGetValue(key, out var channel))
             {
-                channel = GrpcChannel.ForAddress(member.Address!);
-                _channels[member.Id] = channel;
+                channel = GrpcChannel.ForAddress(address);
+                _channels[key] = channel;
             }
 
             return channel;

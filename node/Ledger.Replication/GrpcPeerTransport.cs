@@ -37,13 +37,13 @@ internal sealed class GrpcPeerTransport : IPeerSender, IAsyncDisposable
         _peers = peers;
         foreach (var (id, member) in peers.MembersById)
         {
-            if (id != peers.SelfId && member.Address is not null)
+            if (id != peers.SelfId)
             {
                 if (!allowPlaintext)
                 {
                     RequireTlsOffLoopback(member);
                 }
-                _links[id] = new PeerLink(this, id, member.Id, member.Address);
+                _links[id] = new PeerLink(this, id, member.Id);
             }
         }
     }
@@ -95,7 +95,12 @@ internal sealed class GrpcPeerTransport : IPeerSender, IAsyncDisposable
     /// </summary>
     private static void RequireTlsOffLoopback(Ledger.Sdk.ConsortiumMember member)
     {
-        var uri = new Uri(member.Address!);
+        if (member.Address is null)
+        {
+            return; // found by discovery, over the node's own scheme
+        }
+
+        var uri = new Uri(member.Address);
         if (uri.Scheme != "https" && !(uri.IsLoopback || (System.Net.IPAddress.TryParse(uri.Host, out var ip) && System.Net.IPAddress.IsLoopback(ip))))
         {
             throw new FormatException($"member '{member.Id}' has the address {member.Address}: peers off this machine must use https://");
@@ -117,7 +122,7 @@ internal sealed class GrpcPeerTransport : IPeerSender, IAsyncDisposable
         }
     }
 
-    private sealed class PeerLink(GrpcPeerTransport transport, ulong id, string memberName, string address)
+    private sealed class PeerLink(GrpcPeerTransport transport, ulong id, string memberName)
     {
         public long Dropped;
 
@@ -151,6 +156,9 @@ internal sealed class GrpcPeerTransport : IPeerSender, IAsyncDisposable
 
         private async Task PumpAsync(CancellationToken cancellationToken)
         {
+            // Read at each connection: a member without an address in the file may be discovered later.
+            var address = transport._peers.AddressOf(memberName)
+                ?? throw new InvalidOperationException($"no address known for {memberName} yet");
             using var channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions
             {
                 MaxSendMessageSize = PeerMessageBytesMax,

@@ -13,7 +13,7 @@ internal sealed class LeaderReads(PeerContext peers) : IDisposable
     /// <summary>How long the leader may take to confirm its read point.</summary>
     public static readonly TimeSpan CallDeadline = TimeSpan.FromSeconds(2);
 
-    private readonly Dictionary<ulong, GrpcChannel> _channels = [];
+    private readonly Dictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
 
     /// <summary>A commit index such that, once applied here, a read sees every write acknowledged before the call.</summary>
@@ -26,12 +26,12 @@ internal sealed class LeaderReads(PeerContext peers) : IDisposable
             return await host.ReadIndexAsync(cancellationToken);
         }
 
-        if (status.LeaderId == 0 || !peers.MembersById.TryGetValue(status.LeaderId, out var leader) || leader.Address is null)
+        if (status.LeaderId == 0 || !peers.MembersById.TryGetValue(status.LeaderId, out var leader) || peers.AddressOf(leader.Id) is not { } address)
         {
             throw new NotLeaderException(0);
         }
 
-        var client = new Peer.PeerClient(Channel(status.LeaderId, leader.Address));
+        var client = new Peer.PeerClient(Channel(address));
         var (header, nonce) = PeerHandshake.CallerHeader(peers.MemberKey, peers.Consortium.Origin, leader.Id, peers.NowMs());
         using var call = client.ReadIndexAsync(
             new ReadIndexRequest(),
@@ -60,14 +60,14 @@ internal sealed class LeaderReads(PeerContext peers) : IDisposable
         }
     }
 
-    private GrpcChannel Channel(ulong id, string address)
+    private GrpcChannel Channel(string address)
     {
         lock (_gate)
         {
-            if (!_channels.TryGetValue(id, out var channel))
+            if (!_channels.TryGetValue(address, out var channel))
             {
                 channel = GrpcChannel.ForAddress(address);
-                _channels[id] = channel;
+                _channels[address] = channel;
             }
 
             return channel;

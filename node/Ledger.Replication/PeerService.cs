@@ -42,6 +42,23 @@ internal sealed class PeerContext
 
     /// <summary>Set once the node's state exists; cosign requests before are refused.</summary>
     public ICheckpointCosigner? Cosigner { get; set; }
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _discovered = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Where to reach member <paramref name="memberId"/>: its address in the consortium file, else the
+    /// last address discovery found and the member proved with its key, else null. Every call to it
+    /// is authenticated anyway; an address only says where to try.
+    /// </summary>
+    public string? AddressOf(string memberId) =>
+        Consortium.FindMember(memberId)?.Address ?? _discovered.GetValueOrDefault(memberId);
+
+    /// <summary>Records a verified address for a member the consortium file gives none.</summary>
+    public void SetDiscoveredAddress(string memberId, string address)
+    {
+        Invariant.Check(Consortium.FindMember(memberId) is not null);
+        _discovered[memberId] = address;
+    }
 }
 
 /// <summary>
@@ -193,6 +210,12 @@ internal sealed class PeerService(PeerContext peers, IHostApplicationLifetime li
         return outcome.Signature is { } signature
             ? new CosignResponse { SignatureLine = signature.ToLine() }
             : new CosignResponse { Refusal = outcome.Refusal };
+    }
+
+    public override async Task<Ack> Hello(Ack request, ServerCallContext context)
+    {
+        await AuthenticateAsync(context);
+        return new Ack();
     }
 
     public override async Task<ReadIndexResponse> ReadIndex(ReadIndexRequest request, ServerCallContext context)

@@ -33,12 +33,12 @@ internal sealed partial class LedgerNode
         {
             if (member.Id == MemberKey.Name)
             {
-                response.Members.Add(OwnRow(member.Address));
+                response.Members.Add(OwnRow(AddressOf(member)));
             }
             else if (!localOnly)
             {
                 var row = await others.First(o => o.Id == member.Id).Answer;
-                response.Members.Add(row ?? new MemberStatus { Id = member.Id, Address = member.Address ?? "", Role = "unreachable" });
+                response.Members.Add(row ?? new MemberStatus { Id = member.Id, Address = AddressOf(member) ?? "", Role = "unreachable" });
             }
         }
 
@@ -50,6 +50,8 @@ internal sealed partial class LedgerNode
 
         return response;
     }
+
+    private string? AddressOf(Sdk.ConsortiumMember member) => Replica?.Peers.AddressOf(member.Id) ?? member.Address;
 
     private MemberStatus OwnRow(string? address)
     {

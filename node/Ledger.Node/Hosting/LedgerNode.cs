@@ -37,7 +37,7 @@ internal sealed partial class LedgerNode : IAsyncDisposable
     private readonly List<Task> _loops = [];
     private readonly TaskCompletionSource _applyFailed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public LedgerNode(NodeOptions options, NodeFiles files, Consortium consortium, SignerKey memberKey, ILogger<LedgerNode> logger)
+    public LedgerNode(NodeOptions options, NodeFiles files, Consortium consortium, SignerKey memberKey, ILogger<LedgerNode> logger, ILoggerFactory? loggers = null)
     {
         Options = options;
         Files = files;
@@ -62,7 +62,7 @@ internal sealed partial class LedgerNode : IAsyncDisposable
         {
             try
             {
-                Replica = new ReplicaMember(options, files, consortium, memberKey, State.Applied.BatchIndex, NowMs);
+                Replica = new ReplicaMember(options, files, consortium, memberKey, State.Applied.BatchIndex, NowMs, loggers);
             }
             catch
             {

@@ -62,6 +62,12 @@ internal sealed class NodeOptions
     /// </summary>
     public ulong ClockSkewMs { get; set; } = 30_000;
 
+    /// <summary>
+    /// Network interfaces (comma-separated names) on which the node announces itself and looks for the
+    /// members its consortium file gives no address (mDNS, <c>_ledger._tcp</c>). Empty: no discovery.
+    /// </summary>
+    public string? DiscoveryInterfaces { get; set; }
+
     /// <summary>Wall-clock length of one Raft tick.</summary>
     public int TickMs { get; set; } = 50;
 
@@ -132,6 +138,7 @@ internal sealed class NodeOptions
         ["--nonce-window-ms"] = "Ledger:NonceWindowMs",
         ["--checkpoint-interval-ms"] = "Ledger:CheckpointIntervalMs",
         ["--clock-skew-ms"] = "Ledger:ClockSkewMs",
+        ["--discovery-interfaces"] = "Ledger:DiscoveryInterfaces",
         ["--tick-ms"] = "Ledger:TickMs",
         ["--election-timeout-ticks"] = "Ledger:ElectionTimeoutTicks",
     };

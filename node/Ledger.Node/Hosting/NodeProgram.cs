@@ -70,7 +70,7 @@ internal static class NodeProgram
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(5));
         builder.Services.AddSingleton(services =>
         {
-            var created = new LedgerNode(options, files, consortium, memberKey, services.GetRequiredService<ILogger<LedgerNode>>());
+            var created = new LedgerNode(options, files, consortium, memberKey, services.GetRequiredService<ILogger<LedgerNode>>(), services.GetRequiredService<ILoggerFactory>());
             created.AttachMetrics(new NodeMetrics(services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), created));
             return created;
         });
@@ -121,9 +121,15 @@ internal static class NodeProgram
 
             if (consortium.Members.Count > 1)
             {
-                foreach (var other in consortium.Members.Where(m => m.Address is null))
+                foreach (var other in consortium.Members.Where(m => m.Address is null && string.IsNullOrWhiteSpace(options.DiscoveryInterfaces)))
                 {
-                    throw new NodeStartException($"member '{other.Id}' in {files.ConsortiumPath} has no address: every member of a consortium needs one");
+                    throw new NodeStartException(
+                        $"member '{other.Id}' in {files.ConsortiumPath} has no address: give every member one, or let members find each other with --discovery-interfaces");
+                }
+
+                if (!string.IsNullOrWhiteSpace(options.DiscoveryInterfaces) && new Uri(options.Listen).Port == 0)
+                {
+                    throw new NodeStartException("--discovery-interfaces needs a fixed --listen port: the port is what the node announces");
                 }
 
                 if (!options.AllowPlaintext && consortium.Members.FirstOrDefault(IsPlainOffLoopback) is { } plain)

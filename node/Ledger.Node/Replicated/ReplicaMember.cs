@@ -18,7 +18,7 @@ internal sealed class ReplicaMember : IAsyncDisposable
     private readonly RocksDbKeyValueStore _raftStore;
     private readonly GrpcPeerTransport _transport;
 
-    public ReplicaMember(NodeOptions options, NodeFiles files, Consortium consortium, SignerKey memberKey, ulong appliedIndex, Func<ulong> nowMs)
+    public ReplicaMember(NodeOptions options, NodeFiles files, Consortium consortium, SignerKey memberKey, ulong appliedIndex, Func<ulong> nowMs, ILoggerFactory? loggers = null)
     {
         _raftStore = RocksDbKeyValueStore.Open(Path.Combine(files.DataDir, "raft"));
         try
@@ -51,7 +51,13 @@ internal sealed class ReplicaMember : IAsyncDisposable
             RecoveredCommitIndex = log.HardState.Commit;
             Cosignatures = new CosignatureCollector(Peers);
             Reads = new LeaderReads(Peers);
-            Members = new MemberClients(consortium, options.MessageBytesMax);
+            Members = new MemberClients(Peers.AddressOf, options.MessageBytesMax);
+            var interfaces = (options.DiscoveryInterfaces ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            if (interfaces.Length > 0)
+            {
+                Discovery = new NodeDiscovery(Peers, new Uri(options.Listen), interfaces, Path.Combine(files.DataDir, "peers.db"),
+                    (loggers ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance).CreateLogger<Ledger.Discovery.PeerDiscovery>());
+            }
         }
         catch (Exception exception) when (exception is FormatException or ArgumentException)
         {
@@ -66,6 +72,9 @@ internal sealed class ReplicaMember : IAsyncDisposable
     }
 
     public PeerContext Peers { get; }
+
+    /// <summary>Discovery of members without an address in the file; null when off.</summary>
+    public NodeDiscovery? Discovery { get; }
 
     public RaftHost Host { get; }
 
@@ -103,10 +112,16 @@ internal sealed class ReplicaMember : IAsyncDisposable
     {
         _transport.Start();
         Host.Start();
+        Discovery?.Start();
     }
 
     public async ValueTask DisposeAsync()
     {
+        if (Discovery is not null)
+        {
+            await Discovery.DisposeAsync();
+        }
+
         await Host.DisposeAsync();
         await _transport.DisposeAsync();
         Cosignatures.Dispose();
