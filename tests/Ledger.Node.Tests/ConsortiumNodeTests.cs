@@ -199,9 +199,10 @@ public sealed class ConsortiumNodeTests
     }
 
     [Theory]
-    [InlineData(null, "has no address")]
-    [InlineData("http://10.9.8.7:7400", "must use https://")]
-    public void A_consortium_file_with_a_member_the_others_cannot_reach_safely_is_refused_at_start(string? thirdAddress, string messagePart)
+    [InlineData(null, "has no address", "http://127.0.0.1:7401")]
+    [InlineData("http://10.9.8.7:7400", "must use https://", "http://127.0.0.1:7401")]
+    [InlineData(null, "needs a fixed --listen port", "http://127.0.0.1:0", "--discovery-interfaces", "lo")]
+    public void A_consortium_file_with_a_member_the_others_cannot_reach_safely_is_refused_at_start(string? thirdAddress, string messagePart, string listen, params string[] more)
     {
         using var dir = new Ledger.TestKit.TempDirectory("ledger-node-tests");
         var keys = new[] { SignerKey.Generate("member-a"), SignerKey.Generate("member-b"), SignerKey.Generate("member-c") };
@@ -218,7 +219,7 @@ public sealed class ConsortiumNodeTests
         var dataDir = Path.Combine(dir.Path, "data");
 
         var exception = Assert.Throws<Ledger.Node.Hosting.NodeStartException>(() => Ledger.Node.Hosting.NodeProgram.Build(
-            ["--data-dir", dataDir, "--consortium", consortiumPath, "--member-key", keyPath, "--listen", "http://127.0.0.1:7401"]));
+            ["--data-dir", dataDir, "--consortium", consortiumPath, "--member-key", keyPath, "--listen", listen, .. more]));
 
         Assert.Contains(messagePart, exception.Message, StringComparison.Ordinal);
         Assert.False(Directory.Exists(Path.Combine(dataDir, "raft")));
