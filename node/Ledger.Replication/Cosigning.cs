@@ -33,8 +33,7 @@ internal sealed class CosignatureCollector(PeerContext peers) : IDisposable
     /// <summary>How long one member may take to answer.</summary>
     public static readonly TimeSpan CallDeadline = TimeSpan.FromSeconds(2);
 
-    private readonly Dictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
-    private readonly Lock _gate = new();
+    private readonly ChannelCache _channels = new();
 
     /// <summary>
     /// Asks every other member with an address to cosign <paramref name="note"/>'s body and returns the
@@ -72,18 +71,7 @@ internal sealed class CosignatureCollector(PeerContext peers) : IDisposable
         return (note, refusals);
     }
 
-    public void Dispose()
-    {
-        lock (_gate)
-        {
-            foreach (var channel in _channels.Values)
-            {
-                channel.Dispose();
-            }
-
-            _channels.Clear();
-        }
-    }
+    public void Dispose() => _channels.Dispose();
 
     private async Task<(ConsortiumMember Member, NoteSignature? Signature, string Refusal)> AskAsync(
         ConsortiumMember member, string body, CancellationToken cancellationToken)
@@ -135,20 +123,6 @@ internal sealed class CosignatureCollector(PeerContext peers) : IDisposable
         return (member, signature, string.Empty);
     }
 
-    private GrpcChannel Channel(ConsortiumMember member)
-    {
-        // Keyed by address too: a member discovery finds elsewhere gets a new channel.
-        var address = peers.AddressOf(member.Id) ?? throw new RpcException(new Status(StatusCode.Unavailable, $"no address known for {member.Id}"));
-        lock (_gate)
-        {
-            var key = member.Id + " " + address;
-            if (!_channels.TryGetValue(key, out var channel))
-            {
-                channel = GrpcChannel.ForAddress(address);
-                _channels[key] = channel;
-            }
-
-            return channel;
-        }
-    }
+    private GrpcChannel Channel(ConsortiumMember member) =>
+        _channels.For(peers.AddressOf(member.Id) ?? throw new RpcException(new Status(StatusCode.Unavailable, $"no address known for {member.Id}")));
 }

@@ -13,8 +13,7 @@ internal sealed class LeaderReads(PeerContext peers) : IDisposable
     /// <summary>How long the leader may take to confirm its read point.</summary>
     public static readonly TimeSpan CallDeadline = TimeSpan.FromSeconds(2);
 
-    private readonly Dictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
-    private readonly Lock _gate = new();
+    private readonly ChannelCache _channels = new();
 
     /// <summary>A commit index such that, once applied here, a read sees every write acknowledged before the call.</summary>
     public async Task<ulong> ReadIndexAsync(CancellationToken cancellationToken)
@@ -31,7 +30,7 @@ internal sealed class LeaderReads(PeerContext peers) : IDisposable
             throw new NotLeaderException(0);
         }
 
-        var client = new Peer.PeerClient(Channel(address));
+        var client = new Peer.PeerClient(_channels.For(address));
         var (header, nonce) = PeerHandshake.CallerHeader(peers.MemberKey, peers.Consortium.Origin, leader.Id, peers.NowMs());
         using var call = client.ReadIndexAsync(
             new ReadIndexRequest(),
@@ -47,30 +46,5 @@ internal sealed class LeaderReads(PeerContext peers) : IDisposable
         return (await call.ResponseAsync).Index;
     }
 
-    public void Dispose()
-    {
-        lock (_gate)
-        {
-            foreach (var channel in _channels.Values)
-            {
-                channel.Dispose();
-            }
-
-            _channels.Clear();
-        }
-    }
-
-    private GrpcChannel Channel(string address)
-    {
-        lock (_gate)
-        {
-            if (!_channels.TryGetValue(address, out var channel))
-            {
-                channel = GrpcChannel.ForAddress(address);
-                _channels[address] = channel;
-            }
-
-            return channel;
-        }
-    }
+    public void Dispose() => _channels.Dispose();
 }

@@ -64,7 +64,8 @@ internal sealed class LedgerApiService : Sdk.Protos.V1.Ledger.LedgerBase
         }
         catch (Exception exception)
         {
-            // Nothing of the batch was applied (it never committed); the nonce may be used again.
+            // The batch was not applied here: it never committed, or a later leader may still commit it.
+            // Either way a retry is safe (a digest the issuer anchored keeps its leaf), so the nonce is freed.
             _node.Admission.Release(admission.Entry);
             throw new RpcException(new Status(StatusCode.Unavailable, exception is NotLeaderException or ProposalLostException
                 ? $"leadership moved while the batch was in flight ({exception.Message}): retry with a fresh nonce; nothing was anchored twice"

@@ -298,16 +298,11 @@ internal sealed partial class LedgerNode : IAsyncDisposable
     /// </summary>
     private Batch Decode(CommittedEntry entry)
     {
-        if (Replica is null)
-        {
-            return BatchCodec.Decode(entry.Bytes);
-        }
-
         try
         {
             return BatchCodec.Decode(entry.Bytes);
         }
-        catch (FormatException exception)
+        catch (FormatException exception) when (Replica is not null)
         {
             LogUndecodableBatch(entry.Index, exception.Message);
             return new Batch(State.Applied.TimestampMs, []);

@@ -1,48 +1,21 @@
 using Grpc.Net.Client;
+using Ledger.Replication;
 using LedgerApi = Ledger.Sdk.Protos.V1.Ledger;
 
 namespace Ledger.Node.Replicated;
 
-/// <summary>One public-API client per other member, made on first use and kept (one HTTP/2 connection each).</summary>
+/// <summary>One public-API client per other member at its current address (one HTTP/2 connection each).</summary>
 internal sealed class MemberClients(Func<string, string?> addressOf, int messageBytesMax) : IDisposable
 {
-    private readonly Dictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
-    private readonly Lock _gate = new();
-
-    /// <summary>The client for member <paramref name="memberId"/>, or null when the consortium file gives it no address.</summary>
-    public LedgerApi.LedgerClient? For(string memberId)
+    private readonly ChannelCache _channels = new(new GrpcChannelOptions
     {
-        if (addressOf(memberId) is not { } address)
-        {
-            return null;
-        }
+        MaxSendMessageSize = messageBytesMax,
+        MaxReceiveMessageSize = 64 * 1024 * 1024,
+    });
 
-        lock (_gate)
-        {
-            if (!_channels.TryGetValue(address, out var channel))
-            {
-                channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions
-                {
-                    MaxSendMessageSize = messageBytesMax,
-                    MaxReceiveMessageSize = 64 * 1024 * 1024,
-                });
-                _channels[address] = channel;
-            }
+    /// <summary>The client for member <paramref name="memberId"/>, or null while no address is known for it.</summary>
+    public LedgerApi.LedgerClient? For(string memberId) =>
+        addressOf(memberId) is { } address ? new LedgerApi.LedgerClient(_channels.For(address)) : null;
 
-            return new LedgerApi.LedgerClient(channel);
-        }
-    }
-
-    public void Dispose()
-    {
-        lock (_gate)
-        {
-            foreach (var channel in _channels.Values)
-            {
-                channel.Dispose();
-            }
-
-            _channels.Clear();
-        }
-    }
+    public void Dispose() => _channels.Dispose();
 }
