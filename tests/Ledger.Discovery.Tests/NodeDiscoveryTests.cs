@@ -59,17 +59,12 @@ public sealed class NodeDiscoveryTests
     private static Process StartNode(string networkNamespace, Setup setup, int member, string consortiumPath, string keyPath, List<Process> started)
     {
         var name = setup.Consortium.Members[member].Id;
-        var info = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var argument in new[]
-        {
+        var info = ProcessRunner.StartInfo("ip",
+        [
             "netns", "exec", networkNamespace, "dotnet", NodeDll,
             "--data-dir", Path.Combine(setup.Dir.Path, name + "-" + started.Count), "--consortium", consortiumPath, "--member-key", keyPath,
             "--listen", setup.Address(member), "--discovery-interfaces", "lo",
-        })
-        {
-            info.ArgumentList.Add(argument);
-        }
-
+        ]);
         var process = Process.Start(info)!;
         process.OutputDataReceived += (_, _) => { };
         process.ErrorDataReceived += (_, _) => { };
@@ -81,11 +76,7 @@ public sealed class NodeDiscoveryTests
 
     private static async Task<(int ExitCode, string Output)> LedgerInAsync(string networkNamespace, params string[] arguments)
     {
-        var info = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var argument in new[] { "netns", "exec", networkNamespace, "dotnet", CliDll }.Concat(arguments))
-        {
-            info.ArgumentList.Add(argument);
-        }
+        var info = ProcessRunner.StartInfo("ip", ["netns", "exec", networkNamespace, "dotnet", CliDll, .. arguments]);
 
         using var process = Process.Start(info)!;
         var output = process.StandardOutput.ReadToEndAsync();

@@ -18,21 +18,28 @@ public static class ProcessRunner
     public static Task<ProcessResult> RunLedgerAsync(params string[] arguments) =>
         RunDotnetAsync(RepositoryPaths.ProgramDll("client-sdk/Ledger.Cli", "ledger"), arguments, workingDirectory: null);
 
-    /// <summary>Runs `dotnet dll arguments...` and waits for it to exit.</summary>
-    public static async Task<ProcessResult> RunDotnetAsync(string dll, IEnumerable<string> arguments, string? workingDirectory, TimeSpan? deadline = null)
+    /// <summary>How to start <paramref name="fileName"/> with <paramref name="arguments"/>, output and errors redirected.</summary>
+    public static ProcessStartInfo StartInfo(string fileName, IEnumerable<string> arguments, string? workingDirectory = null)
     {
-        var start = new ProcessStartInfo("dotnet")
+        var start = new ProcessStartInfo(fileName)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
             WorkingDirectory = workingDirectory ?? Environment.CurrentDirectory,
         };
-        start.ArgumentList.Add(dll);
         foreach (var argument in arguments)
         {
             start.ArgumentList.Add(argument);
         }
+
+        return start;
+    }
+
+    /// <summary>Runs `dotnet dll arguments...` and waits for it to exit.</summary>
+    public static async Task<ProcessResult> RunDotnetAsync(string dll, IEnumerable<string> arguments, string? workingDirectory, TimeSpan? deadline = null)
+    {
+        var start = StartInfo("dotnet", [dll, .. arguments], workingDirectory);
 
         using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start dotnet");
         var stdout = process.StandardOutput.ReadToEndAsync();

@@ -1,3 +1,4 @@
+using Ledger.TestKit;
 using System.Diagnostics;
 using System.Text;
 
@@ -38,18 +39,7 @@ internal sealed class NodeProcess : IDisposable
     /// <summary>Starts <c>dotnet dll args</c> in <paramref name="workingDirectory"/>.</summary>
     public static NodeProcess Start(string dll, IEnumerable<string> args, string workingDirectory, string label)
     {
-        var info = new ProcessStartInfo("dotnet")
-        {
-            WorkingDirectory = workingDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        info.ArgumentList.Add(dll);
-        foreach (var arg in args)
-        {
-            info.ArgumentList.Add(arg);
-        }
+        var info = ProcessRunner.StartInfo("dotnet", [dll, .. args], workingDirectory);
 
         // Console logs without colour codes, one line per entry.
         info.Environment["DOTNET_NOLOGO"] = "1";

@@ -1,3 +1,4 @@
+using Ledger.TestKit;
 using System.Diagnostics;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -43,18 +44,7 @@ internal sealed partial class RunningProgram : IDisposable
 
     public static RunningProgram Start(string dll, IEnumerable<string> args, string workingDirectory, IDictionary<string, string>? environment = null)
     {
-        var info = new ProcessStartInfo("dotnet")
-        {
-            WorkingDirectory = workingDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        info.ArgumentList.Add(dll);
-        foreach (var arg in args)
-        {
-            info.ArgumentList.Add(arg);
-        }
+        var info = ProcessRunner.StartInfo("dotnet", [dll, .. args], workingDirectory);
 
         foreach (var (key, value) in environment ?? new Dictionary<string, string>())
         {
