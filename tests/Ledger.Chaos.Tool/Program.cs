@@ -1,0 +1,2 @@
+Console.Error.WriteLine("usage: Ledger.Chaos.Tool workload|check ...");
+return 2;
