@@ -126,7 +126,11 @@ internal sealed partial class LedgerNode : IAsyncDisposable
     /// </summary>
     public Task ApplyFailed => _applyFailed.Task;
 
-    public static ulong NowMs() => (ulong)DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+    /// <summary>The node's wall clock in Unix milliseconds, moved by the test setting <see cref="NodeOptions.ClockOffsetMs"/>.</summary>
+    public ulong NowMs() => WallClockMs(Options.ClockOffsetMs);
+
+    /// <summary>Unix milliseconds now, plus <paramref name="offsetMs"/> (never below 0).</summary>
+    public static ulong WallClockMs(long offsetMs) => (ulong)Math.Max(0, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + offsetMs);
 
     /// <summary>Replays the unapplied log, signs a checkpoint if none covers the tree, starts the loops.</summary>
     public void Start()

@@ -9,6 +9,9 @@ internal sealed class NodeOptions
     public const string SectionName = "Ledger";
     public const string DevelopmentListen = "http://127.0.0.1:7400";
 
+    /// <summary>Largest clock offset (either way) the test setting <see cref="ClockOffsetMs"/> accepts: one day.</summary>
+    public const long ClockOffsetMsMax = 86_400_000;
+
     /// <summary>Where the node keeps its state. Default <c>./ledger-data</c>.</summary>
     public string DataDir { get; set; } = "ledger-data";
 
@@ -63,6 +66,13 @@ internal sealed class NodeOptions
     public ulong ClockSkewMs { get; set; } = 30_000;
 
     /// <summary>
+    /// Test setting: milliseconds added to the wall clock wherever the node reads it (leaf timestamps,
+    /// nonce windows, peer handshakes, cosigning). The fault-injection tests use it to run a member whose
+    /// clock is far off; a production node leaves it at 0.
+    /// </summary>
+    public long ClockOffsetMs { get; set; }
+
+    /// <summary>
     /// Network interfaces (comma-separated names) on which the node announces itself and looks for the
     /// members its consortium file gives no address (mDNS, <c>_ledger._tcp</c>). Empty: no discovery.
     /// </summary>
@@ -112,6 +122,11 @@ internal sealed class NodeOptions
             return "Ledger: ClockSkewMs 1000..3600000, TickMs 5..1000, ElectionTimeoutTicks 3..1000";
         }
 
+        if (ClockOffsetMs is < -ClockOffsetMsMax or > ClockOffsetMsMax)
+        {
+            return "Ledger:ClockOffsetMs (a test setting) must be within one day either way";
+        }
+
         if (NonceWindowMs < 1_000 || NoncesMax < 1_000)
         {
             return "Ledger: NonceWindowMs must be at least 1000 and NoncesMax at least 1000";
@@ -138,6 +153,7 @@ internal sealed class NodeOptions
         ["--nonce-window-ms"] = "Ledger:NonceWindowMs",
         ["--checkpoint-interval-ms"] = "Ledger:CheckpointIntervalMs",
         ["--clock-skew-ms"] = "Ledger:ClockSkewMs",
+        ["--clock-offset-ms"] = "Ledger:ClockOffsetMs",
         ["--discovery-interfaces"] = "Ledger:DiscoveryInterfaces",
         ["--tick-ms"] = "Ledger:TickMs",
         ["--election-timeout-ticks"] = "Ledger:ElectionTimeoutTicks",
