@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
+using System.Text.Json;
 using Grpc.Core;
 using Grpc.Health.V1;
 using Grpc.Net.Client;
@@ -12,7 +13,7 @@ using Ledger.TestKit;
 
 namespace Ledger.Node.Tests;
 
-/// <summary>The metrics endpoint after a known workload, and the gRPC health service.</summary>
+/// <summary>The metrics endpoint and <c>ledger status</c> after a known workload, and the gRPC health service.</summary>
 public sealed class ObservabilityTests
 {
     private static readonly TimeSpan StepTimeout = TimeSpan.FromSeconds(60);
@@ -63,6 +64,38 @@ public sealed class ObservabilityTests
         using var channel = GrpcChannel.ForAddress(address);
         var health = await new Health.HealthClient(channel).CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow + StepTimeout);
         Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, health.Status);
+
+        // The real CLI shows a person the same numbers, and keeps SPEC's keys in --json.
+        var json = await ProcessRunner.RunLedgerAsync("status", "--node", address, "--json");
+        Assert.True(json.ExitCode == 0, json.ToString());
+        var status = JsonDocument.Parse(json.StandardOutput).RootElement;
+        Assert.Equal(5, status.GetProperty("treeSize").GetInt64());
+        Assert.Equal("dev-member", status.GetProperty("leader").GetString());
+        Assert.Equal(["id", "address", "role", "term", "commitIndex", "appliedIndex"],
+            status.GetProperty("members")[0].EnumerateObject().Select(p => p.Name).Take(6));
+        var activity = status.GetProperty("activity");
+        Assert.Equal("dev-member", activity.GetProperty("member").GetString());
+        Assert.Equal(2, activity.GetProperty("anchors").GetInt64());
+        Assert.Equal(5, activity.GetProperty("digests").GetInt64());
+        Assert.Equal(1, activity.GetProperty("refusals").GetProperty("Unauthenticated").GetInt64());
+        Assert.Single(activity.GetProperty("refusals").EnumerateObject());
+        Assert.Equal(0, activity.GetProperty("leaderChanges").GetInt64());
+        Assert.Equal(Sample(scrape, "ledger_batch_digests_count"), activity.GetProperty("batches").GetInt64());
+        Assert.Equal(5, activity.GetProperty("batchDigests").GetInt64());
+        Assert.True(activity.GetProperty("commitP99Ms").GetDouble() >= activity.GetProperty("commitP50Ms").GetDouble());
+        Assert.True(activity.GetProperty("commitP50Ms").GetDouble() > 0);
+        Assert.True(activity.GetProperty("applyP50Ms").GetDouble() > 0);
+        Assert.True(activity.GetProperty("anchorsPerSecond").GetDouble() >= 0);
+
+        var text = await ProcessRunner.RunLedgerAsync("status", "--node", address);
+        Assert.True(text.ExitCode == 0, text.ToString());
+        var lines = text.StandardOutput.Split('\n').Select(line => string.Join(' ', line.Split(' ', StringSplitOptions.RemoveEmptyEntries))).ToList();
+        Assert.Contains(lines, line => line.StartsWith("dev-member since it started ", StringComparison.Ordinal));
+        Assert.Contains(lines, line => line.StartsWith("anchors: 2 ", StringComparison.Ordinal));
+        Assert.Contains(lines, line => line.StartsWith("digests: 5 ", StringComparison.Ordinal));
+        Assert.Contains("refused: 1 (Unauthenticated 1)", lines);
+        Assert.Contains("leader changes: 0", lines);
+        Assert.Contains(lines, line => line.StartsWith("commit latency: p50 ", StringComparison.Ordinal));
     }
 
     [Fact]

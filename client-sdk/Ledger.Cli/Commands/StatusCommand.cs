@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using System.Text.Json.Nodes;
 using Grpc.Core;
 using Ledger.Sdk.Client;
@@ -6,7 +7,10 @@ using Ledger.Sdk.Protos.V1;
 
 namespace Ledger.Cli.Commands;
 
-/// <summary><c>ledger status --node URL [--json]</c>: the consortium as the node sees it. Exit 0; 1 unreachable.</summary>
+/// <summary>
+/// <c>ledger status --node URL [--json]</c>: the consortium as the node sees it, then what the
+/// answering node did since it started (the numbers of its metrics endpoint). Exit 0; 1 unreachable.
+/// </summary>
 internal static class StatusCommand
 {
     public static Command Create()
@@ -61,7 +65,40 @@ internal static class StatusCommand
             ["origin"] = status.Origin,
             ["members"] = members,
         };
+        if (status.Activity is { } activity)
+        {
+            root["activity"] = ActivityJson(status.Member, activity);
+        }
+
         return root.ToJsonString();
+    }
+
+    /// <summary>The <c>activity</c> object: the answering node's counters since it started (docker/README.md lists the keys).</summary>
+    private static JsonObject ActivityJson(string member, NodeActivity activity)
+    {
+        var refusals = new JsonObject();
+        foreach (var refusal in activity.Refusals)
+        {
+            refusals[refusal.Reason] = refusal.Count;
+        }
+
+        return new JsonObject
+        {
+            ["member"] = member,
+            ["uptimeSeconds"] = activity.UptimeSeconds,
+            ["anchors"] = activity.Anchors,
+            ["digests"] = activity.Digests,
+            ["anchorsPerSecond"] = Math.Round(activity.AnchorsPerSecond, 1),
+            ["digestsPerSecond"] = Math.Round(activity.DigestsPerSecond, 1),
+            ["refusals"] = refusals,
+            ["leaderChanges"] = activity.LeaderChanges,
+            ["batches"] = activity.Batches,
+            ["batchDigests"] = activity.BatchDigests,
+            ["commitP50Ms"] = Math.Round(activity.CommitP50Ms, 3),
+            ["commitP99Ms"] = Math.Round(activity.CommitP99Ms, 3),
+            ["applyP50Ms"] = Math.Round(activity.ApplyP50Ms, 3),
+            ["applyP99Ms"] = Math.Round(activity.ApplyP99Ms, 3),
+        };
     }
 
     private static string ToText(GetStatusResponse status)
@@ -78,6 +115,38 @@ internal static class StatusCommand
         lines.AddRange(status.Members.Select(member => member.Role == "unreachable"
             ? $"  {member.Id,-20} {member.Role,-13} {"-",6} {"-",10} {"-",10} {"-",8} {"-",12}  {member.Address}"
             : $"  {member.Id,-20} {member.Role,-13} {member.Term,6} {member.CommitIndex,10} {member.AppliedIndex,10} {member.Lag,8} {member.TreeSize,12}  {member.Address}"));
+        if (status.Activity is { } activity)
+        {
+            lines.Add("");
+            lines.AddRange(ActivityText(status.Member, activity));
+        }
+
         return string.Join('\n', lines);
     }
+
+    private static IEnumerable<string> ActivityText(string member, NodeActivity activity)
+    {
+        var refused = activity.Refusals.Aggregate(0UL, (sum, refusal) => sum + refusal.Count);
+        var reasons = string.Join(", ", activity.Refusals.Select(refusal => $"{refusal.Reason} {refusal.Count}"));
+        var meanBatch = activity.Batches == 0 ? 0 : (double)activity.BatchDigests / activity.Batches;
+        yield return $"{member} since it started {Duration(activity.UptimeSeconds)} ago:";
+        yield return $"  anchors:          {activity.Anchors,12}   {Rate(activity.AnchorsPerSecond)}";
+        yield return $"  digests:          {activity.Digests,12}   {Rate(activity.DigestsPerSecond)}";
+        yield return $"  refused:          {refused,12}" + (refused == 0 ? "" : $"   ({reasons})");
+        yield return $"  leader changes:   {activity.LeaderChanges,12}";
+        yield return $"  batches proposed: {activity.Batches,12}   " + string.Create(CultureInfo.InvariantCulture, $"{meanBatch:0.#} digests per batch on average");
+        yield return "  commit latency:   " + Latency(activity.Batches, activity.CommitP50Ms, activity.CommitP99Ms);
+        yield return "  apply latency:    " + Latency(ulong.MaxValue, activity.ApplyP50Ms, activity.ApplyP99Ms);
+    }
+
+    private static string Rate(double perSecond) =>
+        string.Create(CultureInfo.InvariantCulture, $"{perSecond:0.#}/s over the last 10 s");
+
+    private static string Latency(ulong samples, double p50Ms, double p99Ms) =>
+        samples == 0 || (p50Ms == 0 && p99Ms == 0)
+            ? "-"
+            : string.Create(CultureInfo.InvariantCulture, $"p50 {p50Ms:0.###} ms, p99 {p99Ms:0.###} ms (recent batches)");
+
+    private static string Duration(ulong seconds) =>
+        string.Create(CultureInfo.InvariantCulture, $"{seconds / 3600}h{seconds / 60 % 60:00}m{seconds % 60:00}s");
 }

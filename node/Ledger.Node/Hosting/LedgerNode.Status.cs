@@ -25,6 +25,7 @@ internal sealed partial class LedgerNode
             MaxDigestsPerRequest = (uint)Options.DigestsPerRequestMax,
             NonceWindowMs = Options.NonceWindowMs,
             Checkpoint = Signer.Latest.Text,
+            Activity = localOnly ? null : Metrics?.Activity(),
         };
         var others = Consortium.Members.Where(m => m.Id != MemberKey.Name && !localOnly)
             .Select(m => (m.Id, Answer: AskStatusAsync(m.Id, cancellationToken)))

@@ -1,6 +1,9 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Ledger.Node.Hosting;
 using Ledger.Node.Replicated;
+using Ledger.Sdk.Protos.V1;
 
 namespace Ledger.Node.Observability;
 
@@ -8,10 +11,14 @@ namespace Ledger.Node.Observability;
 /// The node's metrics (meter <see cref="MeterName"/>), exported in the Prometheus text format on
 /// <c>/metrics</c>: what was anchored and refused, batch sizes, commit and apply latency, the Raft
 /// term, leader changes, the tree size and, on the leader, each member's replication lag.
+/// The same numbers, for a person, in the status call's <see cref="NodeActivity"/> (<see cref="Activity"/>).
 /// </summary>
 internal sealed class NodeMetrics : IDisposable
 {
     public const string MeterName = "Ledger.Node";
+
+    /// <summary>Refusal reasons counted separately in <see cref="Activity"/>; any further one counts as "other".</summary>
+    public const int RefusalReasonsMax = 32;
 
     private readonly Meter _meter;
     private readonly Counter<long> _anchors;
@@ -20,9 +27,21 @@ internal sealed class NodeMetrics : IDisposable
     private readonly Histogram<long> _batchDigests;
     private readonly Histogram<double> _commitSeconds;
     private readonly Histogram<double> _applySeconds;
+    private readonly LedgerNode _node;
+    private readonly long _started = Stopwatch.GetTimestamp();
+    private readonly RecentRate _anchorRate = new(NowSeconds);
+    private readonly RecentRate _digestRate = new(NowSeconds);
+    private readonly RecentSamples _commitMs = new();
+    private readonly RecentSamples _applyMs = new();
+    private readonly ConcurrentDictionary<string, long> _refusalsByReason = new(StringComparer.Ordinal);
+    private long _anchorsTotal;
+    private long _digestsTotal;
+    private long _batchesTotal;
+    private long _batchDigestsTotal;
 
     public NodeMetrics(IMeterFactory meters, LedgerNode node)
     {
+        _node = node;
         _meter = meters.Create(MeterName);
         _anchors = _meter.CreateCounter<long>("ledger.anchors", "{request}", "Anchor requests answered with success by this node");
         _digests = _meter.CreateCounter<long>("ledger.digests", "{digest}", "Digests in anchor requests answered with success by this node");
@@ -51,19 +70,63 @@ internal sealed class NodeMetrics : IDisposable
     {
         _anchors.Add(1);
         _digests.Add(digests);
+        Interlocked.Increment(ref _anchorsTotal);
+        Interlocked.Add(ref _digestsTotal, digests);
+        _anchorRate.Add(1);
+        _digestRate.Add(digests);
     }
 
-    public void Refused(string reason) => _refusals.Add(1, new KeyValuePair<string, object?>("reason", reason));
+    public void Refused(string reason)
+    {
+        _refusals.Add(1, new KeyValuePair<string, object?>("reason", reason));
+        var key = _refusalsByReason.ContainsKey(reason) || _refusalsByReason.Count < RefusalReasonsMax ? reason : "other";
+        _refusalsByReason.AddOrUpdate(key, 1, (_, count) => count + 1);
+    }
 
     public void Committed(int digests, TimeSpan elapsed)
     {
         _batchDigests.Record(digests);
         _commitSeconds.Record(elapsed.TotalSeconds);
+        Interlocked.Increment(ref _batchesTotal);
+        Interlocked.Add(ref _batchDigestsTotal, digests);
+        _commitMs.Record(elapsed.TotalMilliseconds);
     }
 
-    public void Applied(TimeSpan elapsed) => _applySeconds.Record(elapsed.TotalSeconds);
+    public void Applied(TimeSpan elapsed)
+    {
+        _applySeconds.Record(elapsed.TotalSeconds);
+        _applyMs.Record(elapsed.TotalMilliseconds);
+    }
+
+    /// <summary>This node's counters since it started, as the status call reports them.</summary>
+    public NodeActivity Activity()
+    {
+        var commit = _commitMs.Percentiles(50, 99);
+        var apply = _applyMs.Percentiles(50, 99);
+        var activity = new NodeActivity
+        {
+            Anchors = (ulong)Interlocked.Read(ref _anchorsTotal),
+            Digests = (ulong)Interlocked.Read(ref _digestsTotal),
+            AnchorsPerSecond = _anchorRate.PerSecond(),
+            DigestsPerSecond = _digestRate.PerSecond(),
+            LeaderChanges = (ulong)(_node.Replica?.Host.LeaderChanges ?? 0),
+            Batches = (ulong)Interlocked.Read(ref _batchesTotal),
+            BatchDigests = (ulong)Interlocked.Read(ref _batchDigestsTotal),
+            CommitP50Ms = commit[0],
+            CommitP99Ms = commit[1],
+            ApplyP50Ms = apply[0],
+            ApplyP99Ms = apply[1],
+            UptimeSeconds = (ulong)Stopwatch.GetElapsedTime(_started).TotalSeconds,
+        };
+        activity.Refusals.AddRange(_refusalsByReason
+            .OrderBy(pair => pair.Key, StringComparer.Ordinal)
+            .Select(pair => new RefusalCount { Reason = pair.Key, Count = (ulong)pair.Value }));
+        return activity;
+    }
 
     public void Dispose() => _meter.Dispose();
+
+    private static long NowSeconds() => Environment.TickCount64 / 1000;
 
     private static IEnumerable<Measurement<long>> ReplicationLag(ReplicaMember replica)
     {
