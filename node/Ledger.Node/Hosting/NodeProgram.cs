@@ -14,6 +14,8 @@ namespace Ledger.Node.Hosting;
 /// <summary>Entry point of <c>ledger-node</c>: options, identity files, Kestrel (HTTP/2), the gRPC service, the node loops.</summary>
 internal static class NodeProgram
 {
+    private const string ReloadConfigOnChangeOff = "--hostBuilder:reloadConfigOnChange=false";
+
     public static async Task<int> RunAsync(string[] args)
     {
         NodeHost host;
@@ -44,7 +46,10 @@ internal static class NodeProgram
     /// <summary>Builds the host from arguments and configuration; throws <see cref="NodeStartException"/> for what the operator must fix.</summary>
     internal static (WebApplication App, LedgerNode Node) Build(string[] args)
     {
-        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args });
+        // Configuration files are read once at start. Reloading them on change would watch the working
+        // directory, which holds the data directory by default: every write of the store would wake a
+        // file-system watcher (a tenth of the node's CPU under load).
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = [ReloadConfigOnChangeOff, .. args] });
         builder.Configuration.AddCommandLine(args, NodeOptions.SwitchMappings);
         var options = new NodeOptions();
         builder.Configuration.GetSection(NodeOptions.SectionName).Bind(options);
