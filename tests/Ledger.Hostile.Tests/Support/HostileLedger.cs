@@ -176,15 +176,29 @@ internal sealed class HostileLedger : IAsyncDisposable
         return -1;
     }
 
-    /// <summary>Tree size and checkpoint body of member <paramref name="index"/>.</summary>
+    /// <summary>
+    /// Tree size and checkpoint body of member <paramref name="index"/>, once its checkpoint covers its whole
+    /// tree (checkpoints are signed shortly after the tree grows).
+    /// </summary>
     public async Task<LedgerSnapshot> SnapshotAsync(int index, CancellationToken cancellationToken)
     {
-        var status = await _clients[index].GetStatusAsync(cancellationToken);
-        var checkpoint = await _clients[index].GetCheckpointAsync(cancellationToken);
-        Assert.True(SignedNote.TryParse(checkpoint, 1, out var note, out var error), error);
-        Assert.True(Checkpoint.TryParseBody(note!.Body, 1, out var body, out error), error);
-        Assert.Equal(status.TreeSize, body!.Size);
-        return new LedgerSnapshot(status.TreeSize, note.Body);
+        var last = "";
+        for (var attempt = 0; attempt < 100; attempt++)
+        {
+            var status = await _clients[index].GetStatusAsync(cancellationToken);
+            var checkpoint = await _clients[index].GetCheckpointAsync(cancellationToken);
+            Assert.True(SignedNote.TryParse(checkpoint, 1, out var note, out var error), error);
+            Assert.True(Checkpoint.TryParseBody(note!.Body, 1, out var body, out error), error);
+            if (status.TreeSize == body!.Size)
+            {
+                return new LedgerSnapshot(status.TreeSize, note.Body);
+            }
+
+            last = $"tree size {status.TreeSize}, checkpoint size {body.Size}";
+            await Task.Delay(100, cancellationToken);
+        }
+
+        throw new TimeoutException($"{MemberKeys[index].Name}: the checkpoint never covered the tree: {last}");
     }
 
     /// <summary>
