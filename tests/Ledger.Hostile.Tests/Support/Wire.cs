@@ -107,6 +107,11 @@ internal static class Wire
         {
             return new CallEnd(null, exception.Message, Reset: true);
         }
+        catch (OperationCanceledException exception) when (!cancellationToken.IsCancellationRequested)
+        {
+            // The node aborted the stream while the body was still being sent.
+            return new CallEnd(null, exception.Message, Reset: true);
+        }
     }
 
     /// <summary>
