@@ -1,0 +1,71 @@
+using System.Globalization;
+using Ledger.Chaos.Tests.Support;
+using Xunit.Abstractions;
+
+namespace Ledger.Chaos.Tests;
+
+/// <summary>
+/// Real members in network namespaces, a workload of concurrent issuers, every kind of fault, then the
+/// checker: nothing acknowledged may be lost, nothing may be in the log twice, every checkpoint ever
+/// served must be consistent with every other, and all members must end with the same tree.
+/// </summary>
+public sealed class ChaosTests(ITestOutputHelper output)
+{
+    /// <summary>The bounded run of CI: every nemesis at least once on 3 members, about 5 minutes in all.</summary>
+    [Fact]
+    public async Task Three_members_survive_every_nemesis_with_nothing_lost()
+    {
+        var settings = new ChaosSettings(
+            Members: 3,
+            Seed: ChaosEnvironment.Seed(),
+            FaultPhase: TimeSpan.FromSeconds(150),
+            Hold: TimeSpan.FromSeconds(5),
+            Gap: TimeSpan.FromSeconds(2),
+            Issuers: 3,
+            EveryKindFirst: true);
+        var outcome = await RunAsync(settings, TimeSpan.FromMinutes(9));
+
+        Assert.All(Support.Nemeses.Kinds, kind => Assert.Contains(outcome.Faults, fault => fault.Kind == kind));
+        AssertPassed(outcome);
+    }
+
+    /// <summary>The long campaign: <c>LEDGER_CHAOS_MINUTES</c> minutes on 5 members, the summary written to <c>LEDGER_CHAOS_SUMMARY</c>.</summary>
+    [Fact]
+    public async Task A_long_campaign_on_five_members_when_asked_for()
+    {
+        var minutesText = Environment.GetEnvironmentVariable(ChaosEnvironment.MinutesVariable);
+        if (!int.TryParse(minutesText, NumberStyles.Integer, CultureInfo.InvariantCulture, out var minutes) || minutes <= 0)
+        {
+            output.WriteLine($"{ChaosEnvironment.MinutesVariable} is not set: no long campaign in this run");
+            return;
+        }
+
+        var settings = new ChaosSettings(
+            Members: 5,
+            Seed: ChaosEnvironment.Seed(),
+            FaultPhase: TimeSpan.FromMinutes(minutes),
+            Hold: TimeSpan.FromSeconds(8),
+            Gap: TimeSpan.FromSeconds(4),
+            Issuers: 4,
+            EveryKindFirst: true);
+        var outcome = await RunAsync(settings, TimeSpan.FromMinutes(minutes + 15));
+        var summaryFile = Environment.GetEnvironmentVariable(ChaosEnvironment.SummaryFileVariable);
+        await File.WriteAllTextAsync(string.IsNullOrEmpty(summaryFile) ? "chaos-summary.txt" : summaryFile, ChaosEnvironment.Describe(outcome));
+        AssertPassed(outcome);
+    }
+
+    private async Task<ChaosOutcome> RunAsync(ChaosSettings settings, TimeSpan timeout)
+    {
+        using var deadline = new CancellationTokenSource(timeout);
+        var outcome = await ChaosRun.RunAsync(settings, output.WriteLine, deadline.Token);
+        output.WriteLine(ChaosEnvironment.Describe(outcome));
+        return outcome;
+    }
+
+    private static void AssertPassed(ChaosOutcome outcome)
+    {
+        Assert.True(outcome.CheckerExitCode == 0, $"the checker found problems:\n{ChaosEnvironment.Describe(outcome)}\n{outcome.Logs}");
+        Assert.Contains("digests lost: 0\n", outcome.Summary, StringComparison.Ordinal);
+        Assert.True(outcome.UnexpectedExits.Count == 0, $"members crashed:\n{string.Join('\n', outcome.UnexpectedExits)}\n{outcome.Logs}");
+    }
+}

@@ -1,0 +1,43 @@
+using System.Diagnostics;
+using Ledger.TestKit;
+
+namespace Ledger.Chaos.Tests.Support;
+
+/// <summary>Runs the system tools the harness drives (ip, iptables, tc, mount, kill) with a deadline.</summary>
+internal static class Shell
+{
+    private static readonly TimeSpan CommandDeadline = TimeSpan.FromSeconds(30);
+
+    /// <summary>Runs a command; throws with its output when it fails.</summary>
+    public static async Task<string> RunAsync(string fileName, params string[] arguments)
+    {
+        var (exitCode, output) = await TryRunAsync(fileName, arguments);
+        return exitCode == 0
+            ? output
+            : throw new InvalidOperationException($"{fileName} {string.Join(' ', arguments)} failed ({exitCode}): {output}");
+    }
+
+    /// <summary>Runs a command; returns its exit code and output (stdout then stderr).</summary>
+    public static async Task<(int ExitCode, string Output)> TryRunAsync(string fileName, params string[] arguments)
+    {
+        using var process = Process.Start(ProcessRunner.StartInfo(fileName, arguments)) ?? throw new InvalidOperationException("could not start " + fileName);
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(CommandDeadline);
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"{fileName} {string.Join(' ', arguments)} did not finish");
+        }
+
+        return (process.ExitCode, (await stdout) + (await stderr));
+    }
+
+    /// <summary>Runs a command inside a network namespace.</summary>
+    public static Task<string> InNamespaceAsync(string networkNamespace, string fileName, params string[] arguments) =>
+        RunAsync("ip", ["netns", "exec", networkNamespace, fileName, .. arguments]);
+}
