@@ -96,6 +96,15 @@ public sealed class ObservabilityTests
         Assert.Contains("refused: 1 (Unauthenticated 1)", lines);
         Assert.Contains("leader changes: 0", lines);
         Assert.Contains(lines, line => line.StartsWith("commit latency: p50 ", StringComparison.Ordinal));
+
+        // The probe an orchestrator runs: the gRPC health service through the CLI, and a node that is not there.
+        var probe = await ProcessRunner.RunLedgerAsync("status", "--health", "--node", address);
+        Assert.True(probe.ExitCode == 0, probe.ToString());
+        Assert.Equal($"{new Uri(address)} SERVING", probe.StandardOutput.Trim());
+        var nobody = $"http://127.0.0.1:{FreePort()}";
+        var missing = await ProcessRunner.RunLedgerAsync("status", "--health", "--node", $"{address},{nobody}");
+        Assert.Equal(1, missing.ExitCode);
+        Assert.Contains($"{new Uri(nobody)} unreachable: Unavailable", missing.StandardOutput, StringComparison.Ordinal);
     }
 
     [Fact]

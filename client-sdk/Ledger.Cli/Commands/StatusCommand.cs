@@ -1,7 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
+using Google.Protobuf;
 using Grpc.Core;
+using Grpc.Net.Client;
 using Ledger.Sdk.Client;
 using Ledger.Sdk.Protos.V1;
 
@@ -10,16 +12,79 @@ namespace Ledger.Cli.Commands;
 /// <summary>
 /// <c>ledger status --node URL [--json]</c>: the consortium as the node sees it, then what the
 /// answering node did since it started (the numbers of its metrics endpoint). Exit 0; 1 unreachable.
+/// With <c>--health</c>, only the standard gRPC health service of each node given: exit 0 when all answer SERVING.
 /// </summary>
 internal static class StatusCommand
 {
+    private static readonly TimeSpan HealthDeadline = TimeSpan.FromSeconds(5);
+
+    /// <summary><c>grpc.health.v1.Health/Check</c>, called with raw bytes (an empty request asks for the whole server).</summary>
+    private static readonly Method<byte[], byte[]> HealthCheck = new(
+        MethodType.Unary, "grpc.health.v1.Health", "Check", Marshallers.Create(b => b, b => b), Marshallers.Create(b => b, b => b));
+
+    private static readonly string[] HealthNames = ["UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"];
+
     public static Command Create()
     {
         var node = new Option<string>("--node") { Description = "Node address(es), comma-separated", Required = true };
         var json = new Option<bool>("--json") { Description = "Print one JSON object" };
-        var command = new Command("status", "Show the members, leader and tree size as a node sees them.") { node, json };
-        command.SetAction((parseResult, cancellationToken) => RunAsync(parseResult.GetValue(node)!, parseResult.GetValue(json), cancellationToken));
+        var health = new Option<bool>("--health")
+        {
+            Description = "Ask only each node's gRPC health service (grpc.health.v1): prints one line per node; exit 0 when every one is SERVING",
+        };
+        var command = new Command("status", "Show the members, leader and tree size as a node sees them.") { node, json, health };
+        command.SetAction((parseResult, cancellationToken) => parseResult.GetValue(health)
+            ? HealthAsync(parseResult.GetValue(node)!, cancellationToken)
+            : RunAsync(parseResult.GetValue(node)!, parseResult.GetValue(json), cancellationToken));
         return command;
+    }
+
+    private static async Task<int> HealthAsync(string nodes, CancellationToken cancellationToken)
+    {
+        var exitCode = ExitCodes.Ok;
+        foreach (var address in CliSupport.ParseNodes(nodes))
+        {
+            using var channel = GrpcChannel.ForAddress(address);
+            try
+            {
+                var answer = await channel.CreateCallInvoker().AsyncUnaryCall(
+                    HealthCheck, null, new CallOptions(deadline: DateTime.UtcNow + HealthDeadline, cancellationToken: cancellationToken), []);
+                var status = ServingStatus(answer);
+                Console.WriteLine($"{address} {(status < HealthNames.Length ? HealthNames[status] : status.ToString(CultureInfo.InvariantCulture))}");
+                exitCode = status == 1 ? exitCode : ExitCodes.Failed;
+            }
+            catch (RpcException exception)
+            {
+                Console.WriteLine($"{address} unreachable: {exception.StatusCode}: {exception.Status.Detail}");
+                exitCode = ExitCodes.Failed;
+            }
+        }
+
+        return exitCode;
+    }
+
+    /// <summary>Field 1 (the serving status) of a <c>HealthCheckResponse</c>; 0 (UNKNOWN) when absent or unreadable.</summary>
+    private static int ServingStatus(byte[] response)
+    {
+        try
+        {
+            var input = new CodedInputStream(response);
+            for (var tag = input.ReadTag(); tag != 0; tag = input.ReadTag())
+            {
+                if (tag == 8)
+                {
+                    return input.ReadEnum();
+                }
+
+                input.SkipLastField();
+            }
+        }
+        catch (InvalidProtocolBufferException)
+        {
+            // An answer that is not a health response counts as unknown.
+        }
+
+        return 0;
     }
 
     private static async Task<int> RunAsync(string nodes, bool json, CancellationToken cancellationToken)

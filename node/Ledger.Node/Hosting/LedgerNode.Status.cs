@@ -34,12 +34,14 @@ internal sealed partial class LedgerNode
         {
             if (member.Id == MemberKey.Name)
             {
-                response.Members.Add(OwnRow(AddressOf(member)));
+                response.Members.Add(OwnRow(AddressOf(member) ?? Options.Listen));
             }
             else if (!localOnly)
             {
-                var row = await others.First(o => o.Id == member.Id).Answer;
-                response.Members.Add(row ?? new MemberStatus { Id = member.Id, Address = AddressOf(member) ?? "", Role = "unreachable" });
+                // The address is where this node reaches the member (pinned, or found by discovery), not the member's own idea of it.
+                var row = await others.First(o => o.Id == member.Id).Answer ?? new MemberStatus { Id = member.Id, Role = "unreachable" };
+                row.Address = AddressOf(member) ?? "";
+                response.Members.Add(row);
             }
         }
 
