@@ -5,8 +5,10 @@
 #
 #   make-secrets.sh OUT_DIR
 #
-# Settings come from the environment (docker/consortium.env): LEDGER_ORIGIN, LEDGER_MEMBERS and
-# LEDGER_ADDRESSES (comma-separated, same order), LEDGER_ISSUER, LEDGER_ISSUER_DISPLAY, LEDGER_TLS_DAYS.
+# Settings come from the environment (docker/consortium.env): LEDGER_ORIGIN, LEDGER_MEMBERS,
+# LEDGER_ADDRESSES (comma-separated, same order; empty: no addresses, the members discover each other),
+# LEDGER_TLS_IPS (optional, same order: an IP address each certificate also names), LEDGER_ISSUER,
+# LEDGER_ISSUER_DISPLAY, LEDGER_TLS_DAYS.
 # LEDGER_CLI is how to run the `ledger` tool (default: dotnet /app/ledger.dll, as in the image).
 # LEDGER_SECRETS_OWNER=uid:gid hands the files to that user when run as root (the compose `keys`
 # service runs as root to write into the bind-mounted folder and gives it to the image's user).
@@ -22,14 +24,23 @@ set -euo pipefail
 out=${1:?usage: make-secrets.sh OUT_DIR}
 read -r -a cli <<< "${LEDGER_CLI:-dotnet /app/ledger.dll}"
 IFS=',' read -r -a members <<< "${LEDGER_MEMBERS:?LEDGER_MEMBERS is not set (see consortium.env)}"
-IFS=',' read -r -a addresses <<< "${LEDGER_ADDRESSES:?LEDGER_ADDRESSES is not set (see consortium.env)}"
+IFS=',' read -r -a addresses <<< "${LEDGER_ADDRESSES-}"
+IFS=',' read -r -a tls_ips <<< "${LEDGER_TLS_IPS-}"
 origin=${LEDGER_ORIGIN:?LEDGER_ORIGIN is not set (see consortium.env)}
 issuer=${LEDGER_ISSUER:?LEDGER_ISSUER is not set (see consortium.env)}
 issuer_display=${LEDGER_ISSUER_DISPLAY:-$issuer}
 days=${LEDGER_TLS_DAYS:-825}
 
-if [ "${#members[@]}" -ne "${#addresses[@]}" ] || [ "${#members[@]}" -lt 1 ] || [ "${#members[@]}" -gt 15 ]; then
-  echo "make-secrets: LEDGER_MEMBERS and LEDGER_ADDRESSES must list the same number (1 to 15) of entries" >&2
+if [ "${#members[@]}" -lt 1 ] || [ "${#members[@]}" -gt 15 ]; then
+  echo "make-secrets: LEDGER_MEMBERS must list 1 to 15 members" >&2
+  exit 2
+fi
+if [ "${#addresses[@]}" -ne 0 ] && [ "${#addresses[@]}" -ne "${#members[@]}" ]; then
+  echo "make-secrets: LEDGER_ADDRESSES must be empty (discovery) or list one address per member of LEDGER_MEMBERS" >&2
+  exit 2
+fi
+if [ "${#tls_ips[@]}" -ne 0 ] && [ "${#tls_ips[@]}" -ne "${#members[@]}" ]; then
+  echo "make-secrets: LEDGER_TLS_IPS must be empty or list one IP address per member of LEDGER_MEMBERS" >&2
   exit 2
 fi
 if [ -e "$out/shared/consortium.json" ]; then
@@ -52,17 +63,19 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -sha256 -da
 member_args=()
 for i in "${!members[@]}"; do
   name=${members[$i]}
-  address=${addresses[$i]}
-  host=${address#*://}
-  host=${host%%/*}
-  host=${host%:*}
+  address=${addresses[$i]:-}
   mkdir -p "$out/$name"
   key=$("${cli[@]}" keygen --name "$name" --out "$out/$name/member.key")
-  member_args+=(--member "$key@$address")
+  if [ -n "$address" ]; then member_args+=(--member "$key@$address"); else member_args+=(--member "$key"); fi
 
-  # Its TLS certificate names the address's host (the compose service name, or 127.0.0.1 locally)
-  # and the loopback addresses, so that the container's own health check can reach it.
+  # Its TLS certificate names the address's host (or, without an address, the member id: the compose
+  # service name), the member's fixed IP address if LEDGER_TLS_IPS gives one (where discovery finds
+  # it), and the loopback addresses, so that the container's own health check can reach it.
+  host=$name
+  if [ -n "$address" ]; then host=${address#*://}; host=${host%%/*}; host=${host%:*}; fi
   if [[ $host =~ ^[0-9.]+$ ]]; then san="IP:$host"; else san="DNS:$host"; fi
+  ip=${tls_ips[$i]:-}
+  if [ -n "$ip" ] && [ "$ip" != "$host" ]; then san="$san,IP:$ip"; fi
   printf 'subjectAltName=%s,DNS:localhost,IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\n' \
     "$san" > "$work/$name.ext"
   openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -sha256 -subj "/CN=$name" \
@@ -89,7 +102,7 @@ echo "consortium $origin: ${#members[@]} members, issuer $issuer"
 echo "  $out/shared/consortium.json   (public: members and verifiers)"
 echo "  $out/shared/ca.pem            (public: the certificate authority of the members' TLS certificates)"
 for i in "${!members[@]}"; do
-  echo "  $out/${members[$i]}/           member key and TLS key (private), certificate for ${addresses[$i]}"
+  echo "  $out/${members[$i]}/           member key and TLS key (private), certificate for ${addresses[$i]:-${members[$i]} (found by discovery)}"
 done
 echo "  $out/issuer/$issuer.key   (private: the issuer's signer key)"
 echo "  $out/ca/ca.key                (private: keep offline)"

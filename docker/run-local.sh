@@ -3,17 +3,23 @@
 # makes the keys, certificates and consortium file with the published `ledger` exactly as the compose
 # `keys` service does (make-secrets.sh, consortium.env), starts three ledger-node processes with the
 # environment of the compose services (node.env), then checks the consortium end to end:
-# a leader, the image's health check on every member, an anchor with the issuer key, a receipt
-# fetched from another member, `ledger verify` VALID (and INVALID for a changed credential).
+# the members find each other (mDNS discovery) and elect a leader, the image's health check passes on
+# every member, an anchor with the issuer key, a receipt fetched from another member, `ledger verify`
+# VALID (and INVALID for a changed credential), every member's metrics endpoint counts the anchor;
+# then the leader is killed: the health probe answers on the others throughout, a new leader
+# anchors, and the old leader, restarted, catches up.
 #
 #   docker/run-local.sh            exit 0 only if every step worked; everything is removed on exit
 #
 # It builds the working tree, as `docker build` would; LEDGER_RUN_LOCAL_REF=HEAD (any git ref)
 # builds that commit instead.
 #
-# Only the addresses differ from compose: https://127.0.0.1:<free port> instead of the service
-# names, and each member's absolute container paths (/data, /secrets/...) live under its own
-# temporary folder. LEDGER_RUN_LOCAL_KEEP=1 keeps the temporary folder (logs) for inspection.
+# Only the addresses differ from compose: 127.0.0.1 and free ports instead of the compose network,
+# and each member's absolute container paths (/data, /secrets/...) live under its own temporary
+# folder. Run as root (with iproute2), the members run in a network namespace made for the run, and
+# discover each other there on its loopback (multicast never reaches the machine's own interfaces);
+# otherwise (LEDGER_RUN_LOCAL_NETNS=0, or not root) discovery is off and the consortium file pins the
+# addresses. LEDGER_RUN_LOCAL_KEEP=1 keeps the temporary folder (logs) for inspection.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -21,6 +27,7 @@ repo=$(cd "$here/.." && pwd)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ledger-run-local.XXXXXX")
 pids=()
 step_timeout=60
+netns=""
 
 say() { echo "run-local: $*"; }
 
@@ -32,6 +39,7 @@ cleanup() {
     for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
     kill -KILL "$pid" 2>/dev/null || true
   done
+  if [ -n "$netns" ]; then ip netns del "$netns" 2>/dev/null || true; fi
   if [ "$status" -ne 0 ]; then
     for log in "$tmp"/members/*/node.log; do
       [ -f "$log" ] && { echo "--- last lines of $log"; tail -n 20 "$log"; }
@@ -75,29 +83,51 @@ for project in node/Ledger.Node client-sdk/Ledger.Cli; do
     -o "$tmp/app" -nologo -v quiet > "$tmp/publish.log" 2>&1 \
     || { tail -n 30 "$tmp/publish.log" >&2; fail "dotnet publish $project failed"; }
 done
-cli=(dotnet "$tmp/app/ledger.dll")
+# 2. Where the members run: a network namespace of their own when possible (then discovery is on,
+#    on its loopback, as on the compose network's interface), else this machine's 127.0.0.1.
+in_net=()
+if [ "${LEDGER_RUN_LOCAL_NETNS:-1}" != 0 ] && [ "$(id -u)" = 0 ] && command -v ip > /dev/null; then
+  netns="ledger-run-local-$$-$RANDOM"
+  ip netns add "$netns" || fail "could not create the network namespace $netns"
+  ip -n "$netns" link set lo up
+  ip -n "$netns" link set lo multicast on
+  ip -n "$netns" route add 224.0.0.0/4 dev lo
+  in_net=(ip netns exec "$netns")
+  say "members run in the network namespace $netns; discovery on its loopback"
+else
+  say "not root or LEDGER_RUN_LOCAL_NETNS=0: members run on this machine's 127.0.0.1, discovery off, addresses pinned"
+fi
+cli=("${in_net[@]}" dotnet "$tmp/app/ledger.dll")
 ledger() { timeout "$step_timeout" "${cli[@]}" "$@"; }
 
-# 2. Three free ports on 127.0.0.1, one per member of consortium.env.
+# Three free ports for the members' listeners and three for their metrics listeners, on 127.0.0.1.
 mapfile -t settings < <(read_env "$here/consortium.env")
 for setting in "${settings[@]}"; do export "${setting?}"; done
 IFS=',' read -r -a members <<< "$LEDGER_MEMBERS"
 ports=()
-for _ in $(seq 1 200); do
-  [ "${#ports[@]}" -eq "${#members[@]}" ] && break
+for _ in $(seq 1 400); do
+  [ "${#ports[@]}" -eq "$((2 * ${#members[@]}))" ] && break
   port=$((20000 + RANDOM % 40000))
   case " ${ports[*]} " in *" $port "*) continue ;; esac
-  if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then ports+=("$port"); fi
+  if [ -n "$netns" ] || ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then ports+=("$port"); fi
 done
-[ "${#ports[@]}" -eq "${#members[@]}" ] || fail "no free ports found"
+[ "${#ports[@]}" -eq "$((2 * ${#members[@]}))" ] || fail "no free ports found"
 addresses=()
-for i in "${!members[@]}"; do addresses+=("https://127.0.0.1:${ports[$i]}"); done
-LEDGER_ADDRESSES=$(IFS=','; echo "${addresses[*]}")
+metrics=()
+for i in "${!members[@]}"; do
+  addresses+=("https://127.0.0.1:${ports[$i]}")
+  metrics+=("http://127.0.0.1:${ports[$((i + ${#members[@]}))]}")
+done
+nodes=$(IFS=','; echo "${addresses[*]}")
+# consortium.env leaves the addresses out (the members discover each other); without a namespace
+# (no discovery) or when it names some, the consortium file pins the local ones.
+if [ -z "$netns" ] || [ -n "${LEDGER_ADDRESSES:-}" ]; then
+  LEDGER_ADDRESSES=$nodes
+fi
 export LEDGER_ADDRESSES
-nodes=$LEDGER_ADDRESSES
 
 # 3. Keys, certificates and the consortium file, as `docker-compose run --rm keys` makes them.
-say "making keys and the consortium file (make-secrets.sh) for $nodes"
+say "making keys and the consortium file (make-secrets.sh), addresses: ${LEDGER_ADDRESSES:-none, found by discovery}"
 LEDGER_CLI="${cli[*]}" timeout 120 "$here/make-secrets.sh" "$tmp/secrets" | sed 's/^/  /'
 # What every client of these members needs to trust their certificates (the nodes get it from node.env).
 export SSL_CERT_FILE="$tmp/secrets/shared/ca.pem"
@@ -106,6 +136,30 @@ export SSL_CERT_FILE="$tmp/secrets/shared/ca.pem"
 #    still give each member node.env and the same two secret folders, or this would test something else.
 compose="$here/docker-compose.yml"
 mapfile -t node_env < <(read_env "$here/node.env")
+# Starts member $1 (an index) in the background with node.env's settings; appends to its log.
+start_member() {
+  local i=$1 name=${members[$1]} setting key value
+  local root="$tmp/members/$name"
+  local environment=()
+  for setting in "${node_env[@]}"; do
+    key=${setting%%=*}
+    value=${setting#*=}
+    if [ "$key" = Ledger__Listen ]; then
+      value="${value%%://*}://127.0.0.1:${ports[$i]}"
+    elif [ "$key" = Ledger__MetricsListen ]; then
+      value=${metrics[$i]}
+    elif [ "$key" = Ledger__DiscoveryInterfaces ]; then
+      [ -n "$netns" ] || continue
+      value=lo
+    elif [[ $value == /* ]]; then
+      value="$root$value"
+    fi
+    environment+=("$key=$value")
+  done
+  (cd "$root" && exec "${in_net[@]}" env "${environment[@]}" dotnet "$tmp/app/ledger-node.dll" >> "$root/node.log" 2>&1) &
+  pids[$i]=$!
+  say "started $name (pid $!) on ${addresses[$i]}, metrics on ${metrics[$i]}/metrics"
+}
 for i in "${!members[@]}"; do
   name=${members[$i]}
   for expected in "./secrets/$name:/secrets/member:ro" "./secrets/shared:/secrets/shared:ro"; do
@@ -115,39 +169,35 @@ for i in "${!members[@]}"; do
   mkdir -p "$root/data" "$root/secrets"
   ln -s "$tmp/secrets/$name" "$root/secrets/member"
   ln -s "$tmp/secrets/shared" "$root/secrets/shared"
-  environment=()
-  for setting in "${node_env[@]}"; do
-    key=${setting%%=*}
-    value=${setting#*=}
-    if [ "$key" = Ledger__Listen ]; then
-      value="${value%%://*}://127.0.0.1:${ports[$i]}"
-    elif [[ $value == /* ]]; then
-      value="$root$value"
-    fi
-    environment+=("$key=$value")
-  done
-  (cd "$root" && exec env "${environment[@]}" dotnet "$tmp/app/ledger-node.dll" > "$root/node.log" 2>&1) &
-  pids+=("$!")
-  say "started $name (pid $!) on ${addresses[$i]}"
+  start_member "$i"
 done
 grep -qF "env_file" "$compose" && grep -qF "node.env" "$compose" || fail "docker-compose.yml no longer reads node.env"
 
-# 5. A leader, seen by every member, and the image's HEALTHCHECK command passing on each.
-say "waiting for a leader"
-leader=""
-for _ in $(seq 1 240); do
-  for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null || fail "a member exited during start"; done
-  if status=$(ledger status --node "$nodes" --json 2>/dev/null) && [[ $status =~ \"leader\":\"([^\"]+)\" ]]; then
-    leader=${BASH_REMATCH[1]}
-    break
-  fi
-  sleep 0.5
+# 5. Every member sees every member (at the address it found, or the pinned one) as leader or
+#    follower, and the image's HEALTHCHECK command passes on each.
+# True when member $1's status shows all members serving with an address, and one leader; sets $leader.
+sees_all() {
+  local status rows
+  status=$(ledger status --node "${addresses[$1]}" --json 2>/dev/null) || return 1
+  rows=$(grep -o '"address":"https://127\.0\.0\.1:[0-9]*","role":"\(leader\|follower\)"' <<< "$status" | wc -l)
+  [ "$rows" -eq "${#members[@]}" ] && [[ $status =~ \"leader\":\"([^\"]+)\" ]] || return 1
+  leader=${BASH_REMATCH[1]}
+}
+say "waiting until every member knows every other and a leader"
+for i in "${!members[@]}"; do
+  found=0
+  for _ in $(seq 1 120); do
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null || fail "a member exited during start"; done
+    if sees_all "$i"; then found=1; break; fi
+    sleep 1
+  done
+  [ "$found" = 1 ] || fail "${members[$i]} did not see every member serving within 120 s: $(ledger status --node "${addresses[$i]}" 2>&1)"
 done
-[ -n "$leader" ] || fail "no leader after 120 s"
-say "leader: $leader"
+say "leader: $leader; every member reaches the others$([ -n "$netns" ] && echo " at the addresses discovery found")"
 for i in "${!members[@]}"; do
   ledger status --node "${addresses[$i]}" > /dev/null || fail "health check (ledger status) failed on ${members[$i]}"
 done
+ledger status --health --node "$nodes" | sed 's/^/  /' || fail "the gRPC health service is not SERVING on every member"
 say "health check passes on every member"
 
 # 6. Anchor a credential with the issuer key, fetch its receipt from another member than the
@@ -188,7 +238,62 @@ set -e
 [ "$tampered_exit" = 1 ] && [[ $tampered == INVALID* ]] || fail "a changed credential was not reported INVALID (exit $tampered_exit): $tampered"
 say "a changed credential is INVALID, as it must be"
 
-# 7. Stop the members (the trap does it on any exit; here first, so that a member failing to stop shows).
+# 7. The metrics endpoint of every member: the tree holds the anchored credential everywhere, and the
+#    member that answered the anchor counted it (the others forwarded nothing).
+# Prints member $1's scrape (HTTP/1.1 on its metrics listener).
+scrape() {
+  local hostport=${metrics[$1]#http://}
+  "${in_net[@]}" timeout 10 bash -c 'exec 3<>"/dev/tcp/${1%:*}/${1#*:}" && printf "GET /metrics HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" "$1" >&3 && cat <&3' _ "$hostport"
+}
+# The value of metric $2 (no labels) in member $1's scrape, or 0.
+metric() { { scrape "$1" 2>/dev/null || true; } | tr -d '\r' | awk -v name="$2" '$1 == name || index($1, name "{") == 1 { sum += $NF } END { print sum + 0 }'; }
+anchors=0
+for i in "${!members[@]}"; do
+  for _ in $(seq 1 40); do
+    [ "$(metric "$i" ledger_tree_size)" = 1 ] && break
+    sleep 0.5
+  done
+  [ "$(metric "$i" ledger_tree_size)" = 1 ] || fail "${members[$i]}: ledger_tree_size is not 1 on ${metrics[$i]}/metrics"
+  anchors=$((anchors + $(metric "$i" ledger_anchors_total)))
+done
+[ "$anchors" = 1 ] || fail "the members' ledger_anchors_total add up to $anchors, not 1"
+say "metrics: ledger_tree_size 1 on every member, ledger_anchors_total 1 in all"
+
+# 8. The leader dies: the health probe keeps answering on the others, a new leader takes anchors,
+#    and the old leader, restarted on its data, catches up.
+for i in "${!members[@]}"; do [ "${members[$i]}" = "$leader" ] && leader_index=$i; done
+kill -KILL "${pids[$leader_index]}"
+wait "${pids[$leader_index]}" 2>/dev/null || true
+say "killed the leader $leader"
+others=()
+for i in "${!members[@]}"; do [ "$i" = "$leader_index" ] || others+=("${addresses[$i]}"); done
+survivors=$(IFS=','; echo "${others[*]}")
+new_leader=""
+for _ in $(seq 1 120); do
+  ledger status --health --node "$survivors" > /dev/null || fail "the health probe failed on a surviving member during the election"
+  if status=$(ledger status --node "${others[0]}" --json 2>/dev/null) && [[ $status =~ \"leader\":\"([^\"]+)\" ]] \
+    && [ "${BASH_REMATCH[1]}" != "$leader" ]; then
+    new_leader=${BASH_REMATCH[1]}
+    break
+  fi
+  sleep 0.5
+done
+[ -n "$new_leader" ] || fail "no new leader within 60 s of killing $leader"
+say "new leader: $new_leader; the health probe answered SERVING on the others throughout"
+second="$tmp/work/second.json"
+printf '{"holder":"run-local","badge":"after the leader change","nonce":"%s"}\n' "$RANDOM$RANDOM" > "$second"
+ledger anchor "$second" --issuer-key "$tmp/secrets/issuer/$LEDGER_ISSUER.key" --node "$survivors" \
+  --receipts "$tmp/work/receipts" | sed 's/^/  /'
+start_member "$leader_index"
+caught_up=0
+for _ in $(seq 1 120); do
+  [ "$(metric "$leader_index" ledger_tree_size)" = 2 ] && { caught_up=1; break; }
+  sleep 1
+done
+[ "$caught_up" = 1 ] || fail "the restarted $leader did not catch up to tree size 2"
+say "$leader restarted and caught up (ledger_tree_size 2)"
+
+# 9. Stop the members (the trap does it on any exit; here first, so that a member failing to stop shows).
 for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
 for pid in "${pids[@]}"; do
   for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done

@@ -4,8 +4,9 @@ using Ledger.TestKit;
 namespace Ledger.Cli.Tests;
 
 /// <summary>
-/// The Docker deployment in docker/: the compose file is valid for docker-compose, and
-/// docker/run-local.sh (the same consortium without a Docker engine) runs end to end.
+/// The Docker deployment in docker/: the compose file is valid for docker-compose, the Prometheus
+/// example scrapes every member, and docker/run-local.sh (the same consortium without a Docker
+/// engine) runs end to end.
 /// </summary>
 public sealed class DockerFilesTests : IDisposable
 {
@@ -22,8 +23,10 @@ public sealed class DockerFilesTests : IDisposable
 
     /// <summary>
     /// LONG (1-2 min on an idle machine): publishes ledger-node and ledger like the image, makes the
-    /// keys like the compose `keys` service, runs three members with the compose environment,
-    /// anchors, proves from a follower and verifies offline.
+    /// keys like the compose `keys` service, runs three members with the compose environment (in a
+    /// network namespace, finding each other with mDNS), anchors, proves from a follower, verifies
+    /// offline, reads every member's metrics, and kills the leader: the health probe answers on the
+    /// others throughout, a new leader anchors, the old one catches up after a restart.
     /// </summary>
     [Fact]
     [Trait("Duration", "Long")]
@@ -36,6 +39,13 @@ public sealed class DockerFilesTests : IDisposable
         Assert.Contains("VALID", lines);
         Assert.Contains(lines, line => line.StartsWith("signed by:", StringComparison.Ordinal) && line.Contains("quorum 2 of 3", StringComparison.Ordinal));
         Assert.Contains("run-local: a changed credential is INVALID, as it must be", lines);
+        Assert.Contains(lines, line => line.StartsWith("run-local: members run in the network namespace ledger-run-local-", StringComparison.Ordinal));
+        Assert.Contains("run-local: making keys and the consortium file (make-secrets.sh), addresses: none, found by discovery", lines);
+        Assert.Contains(lines, line => line.StartsWith("run-local: leader: member-", StringComparison.Ordinal) && line.EndsWith("every member reaches the others at the addresses discovery found", StringComparison.Ordinal));
+        Assert.Equal(3, lines.Count(line => line.EndsWith(" SERVING", StringComparison.Ordinal)));
+        Assert.Contains("run-local: metrics: ledger_tree_size 1 on every member, ledger_anchors_total 1 in all", lines);
+        Assert.Contains(lines, line => line.StartsWith("run-local: new leader: member-", StringComparison.Ordinal));
+        Assert.Contains(lines, line => line.StartsWith("run-local: member-", StringComparison.Ordinal) && line.EndsWith("restarted and caught up (ledger_tree_size 2)", StringComparison.Ordinal));
         Assert.Contains("run-local: OK", lines);
     }
 
@@ -46,10 +56,17 @@ public sealed class DockerFilesTests : IDisposable
 
         Assert.True(config.ExitCode == 0, config.ToString());
         var services = ServiceSections(config.StandardOutput);
-        Assert.Equal(new[] { "cli", "keys", "member-a", "member-b", "member-c" }, services.Keys.Order(StringComparer.Ordinal));
-        foreach (var member in new[] { "member-a", "member-b", "member-c" })
+        Assert.Equal(new[] { "cli", "keys", "member-a", "member-b", "member-c", "prometheus" }, services.Keys.Order(StringComparer.Ordinal));
+        var certificateAddresses = EnvValue("consortium.env", "LEDGER_TLS_IPS").Split(',');
+        Assert.Equal("", EnvValue("consortium.env", "LEDGER_ADDRESSES"));
+        foreach (var (member, index) in new[] { "member-a", "member-b", "member-c" }.Select((member, index) => (member, index)))
         {
             var section = services[member];
+            // Discovery on the compose network's interface, metrics on their own listener, and the
+            // fixed address that member's certificate names (a discovered member is called there).
+            Assert.Contains("Ledger__DiscoveryInterfaces: eth0", section, StringComparison.Ordinal);
+            Assert.Contains("Ledger__MetricsListen: http://0.0.0.0:9400", section, StringComparison.Ordinal);
+            Assert.Contains($"ipv4_address: {certificateAddresses[index]}", section, StringComparison.Ordinal);
             Assert.Contains("Ledger__Listen: https://0.0.0.0:7400", section, StringComparison.Ordinal);
             Assert.Contains("Ledger__MemberKey: /secrets/member/member.key", section, StringComparison.Ordinal);
             Assert.Contains("SSL_CERT_FILE: /secrets/shared/ca.pem", section, StringComparison.Ordinal);
@@ -62,7 +79,59 @@ public sealed class DockerFilesTests : IDisposable
         Assert.DoesNotContain("ports:", services["member-c"], StringComparison.Ordinal);
         Assert.Contains("network_mode: none", services["keys"], StringComparison.Ordinal);
         Assert.Contains("LEDGER_MEMBERS: member-a,member-b,member-c", services["keys"], StringComparison.Ordinal);
+        Assert.Contains("127.0.0.1:9090:9090", services["prometheus"], StringComparison.Ordinal);
+        Assert.Contains("docker/prometheus.yml:/etc/prometheus/prometheus.yml:ro", services["prometheus"], StringComparison.Ordinal);
+        Assert.Contains("- monitoring", services["prometheus"], StringComparison.Ordinal);
+        Assert.Contains("subnet: 172.29.87.0/24", config.StandardOutput, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Prometheus_example_scrapes_the_metrics_listener_of_every_member()
+    {
+        var lines = File.ReadAllLines(Path.Combine(DockerFolder, "prometheus.yml"));
+        Assert.DoesNotContain(lines, line => line.Contains('\t', StringComparison.Ordinal));
+
+        // Every member of consortium.env at the metrics port node.env gives it, and nothing else.
+        var port = new Uri(EnvValue("node.env", "Ledger__MetricsListen")).Port;
+        var members = EnvValue("consortium.env", "LEDGER_MEMBERS").Split(',');
+        var targets = ScrapeTargets(lines);
+        Assert.Equal(members.Select(member => $"{member}:{port}"), targets);
+        Assert.Equal(3, targets.Count);
+    }
+
+    [Fact]
+    public void Prometheus_example_reading_notices_a_missing_target_a_second_job_and_https()
+    {
+        var lines = File.ReadAllLines(Path.Combine(DockerFolder, "prometheus.yml"));
+
+        Assert.Equal(["member-a:9400", "member-b:9400"], ScrapeTargets(lines.Where(line => line.Trim() != "- member-c:9400")));
+        Assert.Throws<InvalidOperationException>(() => ScrapeTargets([.. lines, "  - job_name: other"]));
+        Assert.Throws<InvalidOperationException>(() => ScrapeTargets(lines.Select(line => line.Replace("scheme: http", "scheme: https", StringComparison.Ordinal))));
+    }
+
+    /// <summary>
+    /// The targets of the one job under <c>scrape_configs</c> of a Prometheus file read as indented
+    /// YAML text; throws unless there is exactly one job, scraping /metrics over plain HTTP.
+    /// </summary>
+    private static List<string> ScrapeTargets(IEnumerable<string> file)
+    {
+        var lines = file.Select(line => line.Split('#')[0].TrimEnd()).Where(line => line.Length > 0).ToList();
+        var jobs = lines.SkipWhile(line => line != "scrape_configs:").Skip(1).ToList();
+        if (jobs.Count(line => line.TrimStart().StartsWith("- job_name:", StringComparison.Ordinal)) != 1
+            || !jobs.Contains("    metrics_path: /metrics") || !jobs.Contains("    scheme: http"))
+        {
+            throw new InvalidOperationException("prometheus.yml: expected one job scraping /metrics over http under scrape_configs");
+        }
+
+        return [.. jobs.SkipWhile(line => line.Trim() != "- targets:").Skip(1)
+            .TakeWhile(line => line.TrimStart().StartsWith("- ", StringComparison.Ordinal))
+            .Select(line => line.Trim()[2..])];
+    }
+
+    /// <summary>The value of one KEY=value line of a settings file in docker/.</summary>
+    private static string EnvValue(string file, string key) =>
+        File.ReadAllLines(Path.Combine(DockerFolder, file))
+            .Single(line => line.StartsWith(key + "=", StringComparison.Ordinal))[(key.Length + 1)..];
 
     [Fact]
     public async Task Compose_config_fails_when_the_file_names_a_missing_settings_file()
