@@ -10,12 +10,13 @@ namespace Ledger.Node.Replicated;
 /// holds that member's pinned key before using it. Verified addresses are kept in the peer book
 /// (<c>DataDir/peers.db</c>) and tried first after a restart.
 /// </summary>
-internal sealed class NodeDiscovery : IPeerAddressVerifier, IAsyncDisposable
+internal sealed partial class NodeDiscovery : IPeerAddressVerifier, IAsyncDisposable
 {
     private readonly PeerContext _peers;
     private readonly HandshakeAddressVerifier _verifier;
     private readonly PeerDiscovery _discovery;
     private readonly PeerBook _book;
+    private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
     private Task? _loop;
 
@@ -24,6 +25,7 @@ internal sealed class NodeDiscovery : IPeerAddressVerifier, IAsyncDisposable
         _peers = peers;
         _verifier = new HandshakeAddressVerifier(peers, listen.Scheme);
         _book = new PeerBook(peerBookPath);
+        _logger = logger;
         _discovery = new PeerDiscovery(
             new PeerDiscoveryOptions
             {
@@ -77,10 +79,29 @@ internal sealed class NodeDiscovery : IPeerAddressVerifier, IAsyncDisposable
 
             var endpoint = await DiscoveredPeerVerification.VerifyAsync(
                 peer, name => _peers.Consortium.FindMember(name) is not null, this, _book, TimeProvider.System, cancellationToken);
-            if (endpoint is not null)
+            if (endpoint is null)
             {
-                _peers.SetDiscoveredAddress(peer.MemberName, _verifier.AddressOf(endpoint));
+                if (_logger.IsEnabled(LogLevel.Warning))
+                {
+                    LogNotProved(_logger, peer.MemberName, string.Join(", ", peer.Addresses.Select(address => address.ToString())), peer.Port);
+                }
+
+                continue;
             }
+
+            var address = _verifier.AddressOf(endpoint);
+            if (_peers.AddressOf(peer.MemberName) != address)
+            {
+                LogProved(_logger, peer.MemberName, address);
+            }
+
+            _peers.SetDiscoveredAddress(peer.MemberName, address);
         }
     }
+
+    [LoggerMessage(EventId = 7107, Level = LogLevel.Information, Message = "member {Member} proved its key at {Address}: called there from now on, kept in the peer book")]
+    private static partial void LogProved(ILogger logger, string member, string address);
+
+    [LoggerMessage(EventId = 7108, Level = LogLevel.Warning, Message = "an announcement of member {Member} at [{Addresses}] port {Port} is not used: no answer there proved the member's key (tried again when it announces again)")]
+    private static partial void LogNotProved(ILogger logger, string member, string addresses, int port);
 }
