@@ -249,7 +249,7 @@ internal sealed class Nemeses(ChaosCluster cluster, Random random, bool netem)
     {
         cluster.Node(target).Kill();
         var files = Directory.EnumerateFiles(cluster.DataDir(target), "*", SearchOption.AllDirectories)
-            .Where(file => !file.EndsWith(FillerName, StringComparison.Ordinal))
+            .Where(file => !file.EndsWith(FillerName, StringComparison.Ordinal) && !IsDiagnostic(Path.GetFileName(file)))
             .Select(file => (Path: file, Length: new FileInfo(file).Length))
             .Where(file => file.Length > 0)
             .OrderBy(file => file.Path, StringComparer.Ordinal)
@@ -320,6 +320,10 @@ internal sealed class Nemeses(ChaosCluster cluster, Random random, bool netem)
             return false;
         }
     }
+
+    /// <summary>RocksDB's text logs and options dumps: it never reads them back, so a flip there proves nothing.</summary>
+    private static bool IsDiagnostic(string name) =>
+        name == "LOG" || name.StartsWith("LOG.old", StringComparison.Ordinal) || name.StartsWith("OPTIONS-", StringComparison.Ordinal);
 
     private static (string File, long Offset) Locate((string Path, long Length)[] files, long position)
     {
