@@ -44,8 +44,16 @@ internal static class Wire
                 default:
                 {
                     using var call = invoker.AsyncDuplexStreamingCall(descriptor, null, options);
-                    await call.RequestStream.WriteAsync(body);
-                    await call.RequestStream.CompleteAsync();
+                    try
+                    {
+                        await call.RequestStream.WriteAsync(body);
+                        await call.RequestStream.CompleteAsync();
+                    }
+                    catch (Exception exception) when (exception is RpcException or InvalidOperationException)
+                    {
+                        // The node ended the call before reading the request: its status says why.
+                    }
+
                     while (await call.ResponseStream.MoveNext(CancellationToken.None))
                     {
                         // Drain.
