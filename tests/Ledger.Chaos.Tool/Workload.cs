@@ -53,7 +53,7 @@ internal static class Workload
 
         var collector = Task.Run(() => CollectCheckpointsAsync(addresses, checkpoints, stop.Token), CancellationToken.None);
         var loops = issuers
-            .SelectMany((issuer, i) => Enumerable.Range(0, loopsPerIssuer).Select(loop => (issuer, loopSeed: HashCode.Combine(seed, i, loop))))
+            .SelectMany((issuer, i) => Enumerable.Range(0, loopsPerIssuer).Select(loop => (issuer, loopSeed: LoopSeed(seed, i, loop))))
             .Select(pair => Task.Run(() => LoopAsync(client, pair.issuer, new Random(pair.loopSeed), history, counts, stop.Token), CancellationToken.None))
             .ToArray();
         await Task.WhenAll(loops);
@@ -162,6 +162,9 @@ internal static class Workload
             return null;
         }
     }
+
+    /// <summary>A loop's seed from the run's (HashCode is randomized per process, so it would not replay).</summary>
+    internal static int LoopSeed(int seed, int issuer, int loop) => unchecked((seed * 1_000_003) + (issuer * 1_009) + loop);
 
     private static long NowMs() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
 
