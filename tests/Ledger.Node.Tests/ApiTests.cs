@@ -156,4 +156,22 @@ public sealed class ApiTests : IAsyncLifetime, IDisposable
         Assert.Equal("leader", status.Members[0].Role);
         Assert.Equal(10_000u, status.MaxDigestsPerRequest);
     }
+
+    [Fact]
+    public async Task A_client_with_one_try_per_call_moves_past_a_dead_address_for_its_next_call()
+    {
+        // A port nothing listens on: bound, then released.
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var deadAddress = new Uri($"http://127.0.0.1:{((System.Net.IPEndPoint)listener.LocalEndpoint).Port}");
+        listener.Stop();
+        var oneTry = LedgerClientOptions.Default with { AttemptsMax = 1, CallTimeout = TimeSpan.FromSeconds(5) };
+        using var client = new LedgerClient([deadAddress, new Uri(_node.Host.Address)], oneTry);
+
+        var first = await Assert.ThrowsAsync<RpcException>(() => client.GetStatusAsync());
+        Assert.Equal(StatusCode.Unavailable, first.StatusCode);
+        var second = await client.GetStatusAsync();
+        Assert.Equal(_node.Origin, second.Origin);
+        Assert.Equal(_node.Origin, (await client.GetStatusAsync()).Origin);
+    }
 }

@@ -57,11 +57,14 @@ internal static class BenchCommand
         }
 
         var key = CliSupport.LoadSignerKey(settings.IssuerKey);
+        var nodes = CliSupport.ParseNodes(settings.Nodes);
         var options = LedgerClientOptions.Default with { AttemptsMax = 1, CallTimeout = TimeSpan.FromSeconds(10) };
-        using var client = new LedgerClient(CliSupport.ParseNodes(settings.Nodes), options);
+        using var client = new LedgerClient(nodes, options);
         try
         {
-            await client.GetStatusAsync(cancellationToken);
+            // Reachable means: one of the nodes answers (a bench through a consortium may start while a member is down).
+            using var probe = new LedgerClient(nodes, options with { AttemptsMax = nodes.Count });
+            await probe.GetStatusAsync(cancellationToken);
         }
         catch (RpcException exception)
         {

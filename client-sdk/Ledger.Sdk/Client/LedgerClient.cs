@@ -233,9 +233,16 @@ public sealed class LedgerClient : IDisposable
             {
                 return await call(_clients[index], DateTime.UtcNow + _options.CallTimeout);
             }
-            catch (RpcException exception) when (attempt < _options.AttemptsMax && IsRetryable(exception) && !cancellationToken.IsCancellationRequested)
+            catch (RpcException exception) when (IsRetryable(exception))
             {
+                // The next call starts at the next address, also when this one gives up: a client
+                // that makes one try per call must not keep knocking on a member that is down.
                 Interlocked.CompareExchange(ref _current, (index + 1) % _clients.Length, index);
+                if (attempt >= _options.AttemptsMax || cancellationToken.IsCancellationRequested)
+                {
+                    throw;
+                }
+
                 await Task.Delay(delay, cancellationToken);
                 delay *= 2;
             }
