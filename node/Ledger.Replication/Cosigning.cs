@@ -45,13 +45,14 @@ internal sealed class CosignatureCollector(PeerContext peers) : IDisposable
     /// <summary>
     /// As <see cref="CollectAsync(SignedNote, CancellationToken)"/>, but returns as soon as the note
     /// carries <paramref name="signaturesWanted"/> signatures: a member that is slow or paused does not
-    /// hold up a checkpoint that a quorum already backs. Calls still running are cancelled.
+    /// hold up a checkpoint that a quorum already backs. Calls still running are left to end within
+    /// their deadline and their answers dropped: cancelling them would make every such member log a
+    /// reset request as a failed call, at every checkpoint.
     /// </summary>
     public async Task<(SignedNote Note, IReadOnlyList<string> Refusals)> CollectAsync(SignedNote note, int signaturesWanted, CancellationToken cancellationToken)
     {
         var others = peers.Consortium.Members.Where(m => m.Id != peers.MemberKey.Name && peers.AddressOf(m.Id) is not null).ToList();
-        using var done = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var asking = others.Select(m => AskAsync(m, note.Body, done.Token)).ToList();
+        var asking = others.Select(m => AskAsync(m, note.Body, cancellationToken)).ToList();
         var refusals = new List<string>();
         while (asking.Count > 0 && note.Signatures.Count < signaturesWanted)
         {
@@ -67,7 +68,6 @@ internal sealed class CosignatureCollector(PeerContext peers) : IDisposable
             note = note.WithSignature(signature);
         }
 
-        await done.CancelAsync();
         return (note, refusals);
     }
 
@@ -102,7 +102,7 @@ internal sealed class CosignatureCollector(PeerContext peers) : IDisposable
         }
         catch (OperationCanceledException)
         {
-            return (member, null, "not asked further: enough members signed");
+            return (member, null, "not asked further: the node is stopping");
         }
     }
 

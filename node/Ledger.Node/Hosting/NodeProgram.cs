@@ -71,6 +71,9 @@ internal static class NodeProgram
             peer.MaxSendMessageSize = GrpcPeerTransport.PeerMessageBytesMax;
         });
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+        // gRPC's server logs every refused call at Information: under a flood of bad requests that is
+        // a log line per request. Refusals are counted in the metrics instead.
+        builder.Logging.AddFilter("Grpc", LogLevel.Warning);
         // Long-lived streams end when the host stops; this bounds what is left (clients that hold calls open).
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(5));
         builder.Services.AddSingleton(services =>
