@@ -13,6 +13,12 @@ public sealed class EndToEndTests
     private const int ProcessSampleCount = 10;
     private static readonly TimeSpan StepTimeout = TimeSpan.FromMinutes(2);
 
+    /// <summary>The inotify instances a process holds (each file-system watcher opens one).</summary>
+    private static string[] FileSystemWatches(int processId) =>
+        [.. new DirectoryInfo($"/proc/{processId}/fd").GetFiles()
+            .Select(fd => fd.LinkTarget ?? "")
+            .Where(target => target.Contains("inotify", StringComparison.Ordinal))];
+
     [Fact]
     public async Task Anchor_a_folder_prove_and_verify_every_receipt_offline_and_a_modified_file_fails()
     {
@@ -26,6 +32,11 @@ public sealed class EndToEndTests
         Assert.Contains(consortium, node.Output, StringComparison.Ordinal);
         Assert.Contains(issuerKey, node.Output, StringComparison.Ordinal);
         Assert.Contains("plain HTTP/2", node.Output, StringComparison.Ordinal);
+        if (OperatingSystem.IsLinux())
+        {
+            // The data folder is under the working folder: a configuration watch on it would wake on every write.
+            Assert.Empty(FileSystemWatches(node.Id));
+        }
         if (!OperatingSystem.IsWindows())
         {
             Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(issuerKey));
