@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Net;
 using System.Security.Cryptography;
 using System.Text.Json;
 using Ledger.Discovery.Tests.Support;
@@ -15,6 +17,17 @@ namespace Ledger.Discovery.Tests;
 public sealed class NodeDiscoveryTests
 {
     private static readonly TimeSpan FormWait = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// A bound, not a timing assertion: the leader's replication stream to a member's old address
+    /// can wait for the operating system's connect timeout (about 2 minutes) before it reconnects.
+    /// </summary>
+    private static readonly TimeSpan MoveWait = TimeSpan.FromSeconds(240);
+
+    private const int NodeOutputLinesMax = 80;
+
+    /// <summary>The last lines each node process printed, by process id, for failure messages.</summary>
+    private static readonly ConcurrentDictionary<int, ConcurrentQueue<string>> NodeOutput = new();
 
     private static string NodeDll => RepositoryPaths.ProgramDll("node/Ledger.Node", "ledger-node");
 
@@ -59,15 +72,20 @@ public sealed class NodeDiscoveryTests
     private static Process StartNode(string networkNamespace, Setup setup, int member, string consortiumPath, string keyPath, List<Process> started)
     {
         var name = setup.Consortium.Members[member].Id;
-        var info = ProcessRunner.StartInfo("ip",
+        return StartNodeProcess(networkNamespace,
         [
-            "netns", "exec", networkNamespace, "dotnet", NodeDll,
             "--data-dir", Path.Combine(setup.Dir.Path, name + "-" + started.Count), "--consortium", consortiumPath, "--member-key", keyPath,
             "--listen", setup.Address(member), "--discovery-interfaces", "lo",
-        ]);
+        ], started);
+    }
+
+    private static Process StartNodeProcess(string networkNamespace, string[] arguments, List<Process> started)
+    {
+        var info = ProcessRunner.StartInfo("ip", ["netns", "exec", networkNamespace, "dotnet", NodeDll, .. arguments]);
         var process = Process.Start(info)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
+        var output = NodeOutput.GetOrAdd(process.Id, _ => new ConcurrentQueue<string>());
+        process.OutputDataReceived += (_, e) => Keep(output, e.Data);
+        process.ErrorDataReceived += (_, e) => Keep(output, e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         started.Add(process);
@@ -87,9 +105,19 @@ public sealed class NodeDiscoveryTests
     }
 
     /// <summary>Waits until a member's status shows the roles wanted for every member, returning the last status JSON.</summary>
-    private static async Task<JsonElement> WaitForRolesAsync(string networkNamespace, string address, Func<string[], bool> formed)
+    private static Task<JsonElement> WaitForRolesAsync(string networkNamespace, string address, Func<string[], bool> formed) =>
+        WaitForStatusAsync(networkNamespace, address, status => formed(Roles(status)), "the members did not form the consortium in time");
+
+    private static string[] Roles(JsonElement status) =>
+        [.. status.GetProperty("members").EnumerateArray().Select(m => m.GetProperty("role").GetString()!)];
+
+    private static JsonElement Row(JsonElement status, string member) =>
+        status.GetProperty("members").EnumerateArray().First(m => m.GetProperty("id").GetString() == member);
+
+    /// <summary>Waits until a member's status (<c>ledger status --json</c>) satisfies <paramref name="wanted"/>, returning it.</summary>
+    private static async Task<JsonElement> WaitForStatusAsync(string networkNamespace, string address, Func<JsonElement, bool> wanted, string failure, TimeSpan? wait = null)
     {
-        var deadline = DateTime.UtcNow + FormWait;
+        var deadline = DateTime.UtcNow + (wait ?? FormWait);
         var last = "";
         while (DateTime.UtcNow < deadline)
         {
@@ -98,8 +126,7 @@ public sealed class NodeDiscoveryTests
             if (code == 0)
             {
                 var status = JsonDocument.Parse(output).RootElement;
-                var roles = status.GetProperty("members").EnumerateArray().Select(m => m.GetProperty("role").GetString()!).ToArray();
-                if (formed(roles))
+                if (wanted(status))
                 {
                     return status;
                 }
@@ -108,8 +135,28 @@ public sealed class NodeDiscoveryTests
             await Task.Delay(500);
         }
 
-        throw new TimeoutException("the members did not form the consortium in time; last status:\n" + last);
+        throw new TimeoutException(failure + "; last status from " + address + ":\n" + last);
     }
+
+    private static void Keep(ConcurrentQueue<string> output, string? line)
+    {
+        // Stack frames of logged exceptions would crowd out the events.
+        if (line is null || line.TrimStart().StartsWith("at ", StringComparison.Ordinal))
+        {
+            return;
+        }
+
+        output.Enqueue(line);
+        while (output.Count > NodeOutputLinesMax && output.TryDequeue(out _))
+        {
+            // Only the last lines are kept.
+        }
+    }
+
+    /// <summary>Each node process: whether it still runs, and the last lines it printed.</summary>
+    private static string Describe(List<Process> processes) => string.Join('\n', processes.Select(process =>
+        $"--- node pid {process.Id}: " + (process.HasExited ? $"exited with {process.ExitCode}" : "running") + "\n"
+        + string.Join('\n', NodeOutput.TryGetValue(process.Id, out var lines) ? lines : [])));
 
     private static void KillAll(List<Process> processes)
     {
@@ -210,6 +257,93 @@ public sealed class NodeDiscoveryTests
         finally
         {
             KillAll(nodes);
+        }
+    }
+
+    [Fact]
+    public async Task A_member_that_moves_to_another_address_is_found_there_and_keeps_applying_anchors()
+    {
+        const string Subnet = "10.215.0";
+        const string Interface = "ldisc0";
+        using var setup = Prepare();
+        await using var namespaces = new NetworkNamespaces();
+        var hosts = await namespaces.AddBridgedHostsAsync(3, Subnet, Interface);
+        string At(int member, int host) => $"http://{Subnet}.{host}:{setup.Ports[member]}";
+        string DataDir(int member) => Path.Combine(setup.Dir.Path, setup.Consortium.Members[member].Id);
+        var addresses = new[] { At(0, 1), At(1, 2), At(2, 3) };
+        var moved = At(2, 13);
+        var nodes = new List<Process>();
+        Process Start(int member, string listen) => StartNodeProcess(hosts[member],
+        [
+            "--data-dir", DataDir(member), "--consortium", setup.ConsortiumPath,
+            "--member-key", Path.Combine(setup.Dir.Path, setup.Consortium.Members[member].Id + ".key"),
+            "--listen", listen, "--allow-plaintext", "true", "--discovery-interfaces", Interface,
+        ], nodes);
+        static bool Serving(JsonElement row) => row.GetProperty("role").GetString() is "leader" or "follower";
+        try
+        {
+            Start(0, addresses[0]);
+            Start(1, addresses[1]);
+            var memberC = Start(2, addresses[2]);
+            for (var member = 0; member < 2; member++)
+            {
+                await WaitForStatusAsync(hosts[member], addresses[member],
+                    status => Roles(status).Count(r => r == "leader") == 1 && Roles(status).Count(r => r == "follower") == 2
+                        && Row(status, "member-c").GetProperty("address").GetString() == addresses[2],
+                    "member-c was not found at its first address");
+            }
+
+            var receipts = Path.Combine(setup.Dir.Path, "receipts");
+            var before = Path.Combine(setup.Dir.Path, "before.txt");
+            await File.WriteAllTextAsync(before, "anchored before member-c moved");
+            var anchor = await LedgerInAsync(hosts[0], "anchor", before, "--issuer-key", setup.IssuerKeyPath, "--node", addresses[0], "--receipts", receipts);
+            Assert.True(anchor.ExitCode == 0, anchor.Output);
+
+            // member-c crashes, its host gets another address, and it starts again on the same data there.
+            memberC.Kill(entireProcessTree: true);
+            await memberC.WaitForExitAsync();
+            await NetworkNamespaces.ReplaceAddressAsync(hosts[2], Interface, $"{Subnet}.3/24", $"{Subnet}.13/24");
+            Start(2, moved);
+
+            // The others find it at the new address (proved with its key) and it serves again.
+            for (var member = 0; member < 2; member++)
+            {
+                await WaitForStatusAsync(hosts[member], addresses[member],
+                    status => Row(status, "member-c").GetProperty("address").GetString() == moved && Serving(Row(status, "member-c")),
+                    "member-c was not found at its new address", MoveWait);
+            }
+
+            // New anchors, one sent to member-c itself, are committed and applied there.
+            var after = Path.Combine(setup.Dir.Path, "after.txt");
+            await File.WriteAllTextAsync(after, "anchored through member-c at its new address");
+            anchor = await LedgerInAsync(hosts[2], "anchor", after, "--issuer-key", setup.IssuerKeyPath, "--node", moved, "--receipts", receipts);
+            Assert.True(anchor.ExitCode == 0, anchor.Output);
+            var last = Path.Combine(setup.Dir.Path, "last.txt");
+            await File.WriteAllTextAsync(last, "anchored through member-a after the move");
+            anchor = await LedgerInAsync(hosts[0], "anchor", last, "--issuer-key", setup.IssuerKeyPath, "--node", addresses[0], "--receipts", receipts);
+            Assert.True(anchor.ExitCode == 0, anchor.Output);
+            await WaitForStatusAsync(hosts[2], moved, status => status.GetProperty("treeSize").GetInt64() == 3, "member-c did not apply the new anchors");
+
+            var proof = Path.Combine(setup.Dir.Path, "last.tlog-proof");
+            var prove = await LedgerInAsync(hosts[2], "prove", "--file", last, "--node", moved, "--out", proof);
+            Assert.True(prove.ExitCode == 0, prove.Output);
+            var verify = await ProcessRunner.RunLedgerAsync("verify", proof, "--consortium", setup.ConsortiumPath, "--file", last);
+            Assert.True(verify.ExitCode == 0, verify.ToString());
+        }
+        catch (Exception e) when (e is TimeoutException or Xunit.Sdk.XunitException)
+        {
+            throw new Xunit.Sdk.XunitException(e.Message + "\n" + Describe(nodes));
+        }
+        finally
+        {
+            KillAll(nodes);
+        }
+
+        // The other members' peer books hold member-c's new address, not the old one.
+        for (var member = 0; member < 2; member++)
+        {
+            using var book = new PeerBook(Path.Combine(DataDir(member), "peers.db"));
+            Assert.Equal(new IPEndPoint(IPAddress.Parse($"{Subnet}.13"), setup.Ports[2]), book.Get("member-c")?.Address);
         }
     }
 }

@@ -75,6 +75,18 @@ internal sealed class NetworkNamespaces : IAsyncDisposable
         await IpAsync("-n", networkNamespace, "link", "set", second, "up");
     }
 
+    /// <summary>
+    /// Moves a host to another address: deletes <paramref name="oldAddress"/> (CIDR) from the interface,
+    /// adds <paramref name="newAddress"/>, and puts back the multicast route (the kernel drops the
+    /// interface's routes with its last address).
+    /// </summary>
+    public static async Task ReplaceAddressAsync(string networkNamespace, string interfaceName, string oldAddress, string newAddress)
+    {
+        await IpAsync("-n", networkNamespace, "addr", "del", oldAddress, "dev", interfaceName);
+        await IpAsync("-n", networkNamespace, "addr", "add", newAddress, "dev", interfaceName);
+        await IpAsync("-n", networkNamespace, "route", "replace", "224.0.0.0/4", "dev", interfaceName);
+    }
+
     /// <summary>Starts a probe in a namespace; it is killed when this object is disposed.</summary>
     public ProbeProcess StartProbe(string name, string networkNamespace, params string[] arguments)
     {
