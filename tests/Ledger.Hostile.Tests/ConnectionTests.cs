@@ -145,6 +145,42 @@ public sealed class ConnectionTests(SingleNodeFixture fixture, ITestOutputHelper
         });
     }
 
+    [Fact]
+    public async Task Many_large_unfinished_request_bodies_stay_within_the_memory_bound()
+    {
+        var ledger = fixture.Ledger;
+        await ledger.RunAsync(TimeSpan.FromSeconds(90), async token =>
+        {
+            var node = ledger.Node(0);
+            var residentBefore = node.ResidentBytes();
+            var before = await ledger.SnapshotAsync(0, token);
+            // Bodies just under the message limit, all but the last bytes sent, then held open; on two connections.
+            const int streams = 300;
+            var declared = (uint)(4 * 1024 * 1024 - 64);
+            var body = Wire.Frame(new byte[declared - 16], declaredLength: declared);
+            using var release = CancellationTokenSource.CreateLinkedTokenSource(token);
+            using var first = new HttpClient(new SocketsHttpHandler());
+            using var second = new HttpClient(new SocketsHttpHandler());
+            var calls = Enumerable.Range(0, streams).Select(i =>
+                Wire.PostAsync(i % 2 == 0 ? first : second, ledger.Addresses[0], "/ledger.v1.Ledger/Anchor", new HeldContent(body, release.Token), token)).ToArray();
+            var peak = residentBefore;
+            for (var i = 0; i < 40; i++)
+            {
+                await Task.Delay(250, token);
+                peak = Math.Max(peak, node.ResidentBytes());
+            }
+
+            var served = await ServeOthersAsync(ledger, () => true, token);
+            await release.CancelAsync();
+            var ends = await Task.WhenAll(calls);
+            output.WriteLine($"{streams} unfinished 4 MiB bodies: resident {residentBefore >> 20} MiB before, {peak >> 20} MiB at most; {served} calls served; ends: " +
+                string.Join(", ", ends.GroupBy(end => end.ToString()).Select(g => $"{g.Key} x{g.Count()}")));
+            Assert.True(peak - residentBefore < HostileLedger.ResidentGrowthMax, $"resident grew from {residentBefore >> 20} to {peak >> 20} MiB");
+            Assert.Equal(before.TreeSize + (ulong)AnchorsWhileServing, (await ledger.SnapshotAsync(0, token)).TreeSize);
+            await ledger.AssertStillServingAsync(0, residentBefore, token);
+        });
+    }
+
     /// <summary>Anchors <see cref="ServeOthersAsync"/> makes (each one fresh digest).</summary>
     private const int AnchorsWhileServing = 3;
 
@@ -214,6 +250,26 @@ public sealed class ConnectionTests(SingleNodeFixture fixture, ITestOutputHelper
         }
 
         Assert.True(now <= before + slack, $"the node still holds {now} descriptors ({before} before) {watch.Elapsed.TotalSeconds:0} s after the clients closed");
+    }
+
+    /// <summary>A request body sent at once, then held open until released.</summary>
+    private sealed class HeldContent(byte[] bytes, CancellationToken release) : HttpContent
+    {
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context) =>
+            await SerializeToStreamAsync(stream, context, CancellationToken.None);
+
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
+        {
+            await stream.WriteAsync(bytes, cancellationToken);
+            await stream.FlushAsync(cancellationToken);
+            await Task.Delay(Timeout.Infinite, release);
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = -1;
+            return false;
+        }
     }
 
     /// <summary>A request body sent a byte at a time.</summary>

@@ -54,3 +54,124 @@ internal sealed class NodeHost : IAsyncDisposable
         await App.DisposeAsync();
     }
 }
+
+/// <summary>
+/// Bounds the memory that request bodies can hold. grpc-dotnet buffers a unary request until the whole
+/// message has arrived, so every open stream could hold up to the message limit: 300 unfinished 4 MiB
+/// bodies on two connections grew a node by about 1 GiB. A request whose gRPC frame header announces more
+/// than <see cref="SmallMessageBytes"/> must first take that many bytes from a node-wide budget; when the
+/// budget is spent it is refused at once with RESOURCE_EXHAUSTED (retry later), before any of it is read.
+/// A public call whose header announces more than <paramref name="messageBytesMax"/> is refused the same way
+/// (grpc-dotnet would read it first and answer UNKNOWN past Kestrel's body limit, or for a 4 GiB header).
+/// </summary>
+internal sealed class RequestBodyBudget(long bytesMax, int messageBytesMax)
+{
+    /// <summary>Messages up to this size need no budget (an anchor of 1,000 digests is about 34 KiB).</summary>
+    public const int SmallMessageBytes = 64 * 1024;
+
+    /// <summary>The one client- or bidirectional-streaming call: its first message may wait for the answer's headers.</summary>
+    private const string StreamingPath = "/ledger.peer.v1.Peer/Replicate";
+
+    private const string PublicServicePath = "/ledger.v1.Ledger";
+    private const int FrameHeaderBytes = 5;
+    private long _inUse;
+
+    public long InUse => Interlocked.Read(ref _inUse);
+
+    public bool TryTake(long bytes)
+    {
+        for (var attempt = 0; attempt < 1_000; attempt++)
+        {
+            var inUse = Interlocked.Read(ref _inUse);
+            if (inUse + bytes > bytesMax)
+            {
+                return false;
+            }
+
+            if (Interlocked.CompareExchange(ref _inUse, inUse + bytes, inUse) == inUse)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    public void Return(long bytes) => Interlocked.Add(ref _inUse, -bytes);
+
+    /// <summary>The middleware: peeks at the frame header of gRPC requests and takes budget for large ones.</summary>
+    public async Task InvokeAsync(HttpContext context, RequestDelegate next)
+    {
+        if (!HttpMethods.IsPost(context.Request.Method)
+            || context.Request.ContentType?.StartsWith("application/grpc", StringComparison.Ordinal) != true
+            || context.Request.Path.Equals(StreamingPath, StringComparison.Ordinal))
+        {
+            await next(context);
+            return;
+        }
+
+        var declared = await PeekMessageLengthAsync(context.Request.BodyReader, context.RequestAborted);
+        if (declared <= SmallMessageBytes)
+        {
+            await next(context);
+            return;
+        }
+
+        if (declared > messageBytesMax && context.Request.Path.StartsWithSegments(PublicServicePath, StringComparison.Ordinal))
+        {
+            Refuse(context, $"the message announces {declared} bytes, more than this node's maximum of {messageBytesMax}");
+            return;
+        }
+
+        if (!TryTake(declared))
+        {
+            Refuse(context, $"the node is receiving too many large requests ({declared} bytes announced): retry later");
+            return;
+        }
+
+        try
+        {
+            await next(context);
+        }
+        finally
+        {
+            Return(declared);
+        }
+    }
+
+    /// <summary>A trailers-only gRPC answer: RESOURCE_EXHAUSTED with <paramref name="message"/>.</summary>
+    private static void Refuse(HttpContext context, string message)
+    {
+        context.Response.StatusCode = StatusCodes.Status200OK;
+        context.Response.ContentType = "application/grpc";
+        context.Response.Headers["grpc-status"] = ((int)Grpc.Core.StatusCode.ResourceExhausted).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        context.Response.Headers["grpc-message"] = Uri.EscapeDataString(message);
+    }
+
+    /// <summary>The length the first gRPC frame header announces (0 when the body ends before one), leaving the body unread.</summary>
+    private static async Task<long> PeekMessageLengthAsync(System.IO.Pipelines.PipeReader reader, CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; attempt < FrameHeaderBytes + 1; attempt++)
+        {
+            var read = await reader.ReadAsync(cancellationToken);
+            var buffer = read.Buffer;
+            if (buffer.Length >= FrameHeaderBytes)
+            {
+                Span<byte> header = stackalloc byte[FrameHeaderBytes];
+                System.Buffers.BuffersExtensions.CopyTo(buffer.Slice(0, FrameHeaderBytes), header);
+                reader.AdvanceTo(buffer.Start);
+                return System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(header[1..]);
+            }
+
+            if (read.IsCompleted || read.IsCanceled)
+            {
+                reader.AdvanceTo(buffer.Start);
+                return 0;
+            }
+
+            reader.AdvanceTo(buffer.Start, buffer.End);
+        }
+
+        return 0;
+    }
+}

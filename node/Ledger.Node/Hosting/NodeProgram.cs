@@ -85,9 +85,12 @@ internal static class NodeProgram
         // Checks run on each call (not from a periodic cache), so the answer is current.
         builder.Services.AddGrpcHealthChecks(health => health.UseHealthChecksCache = false).AddCheck<NodeHealthCheck>("ledger");
         builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter(NodeMetrics.MeterName).AddPrometheusExporter());
+        builder.Services.AddHostedService<Replicated.LeadershipHandoff>();
         builder.Services.AddSingleton(services => services.GetRequiredService<LedgerNode>().Replica?.Peers
             ?? throw new InvalidOperationException("a one-member consortium has no peer service"));
         var app = builder.Build();
+        // At most 16 largest messages held at once (docs/hostile-input.md).
+        app.Use(new RequestBodyBudget(16L * options.MessageBytesMax, options.MessageBytesMax).InvokeAsync);
         app.MapGrpcService<LedgerApiService>();
         app.MapGrpcHealthChecksService();
         var scrape = app.MapPrometheusScrapingEndpoint("/metrics");

@@ -87,8 +87,13 @@ internal static class Wire
     /// </summary>
     public static async Task<CallEnd> PostAsync(Uri address, string path, HttpContent body, CancellationToken cancellationToken)
     {
-        using var handler = new SocketsHttpHandler();
-        using var client = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(30) };
+        using var client = new HttpClient(new SocketsHttpHandler()) { Timeout = TimeSpan.FromSeconds(30) };
+        return await PostAsync(client, address, path, body, cancellationToken);
+    }
+
+    /// <summary>As above, on the connections of <paramref name="client"/>.</summary>
+    public static async Task<CallEnd> PostAsync(HttpClient client, Uri address, string path, HttpContent body, CancellationToken cancellationToken)
+    {
         body.Headers.ContentType = new MediaTypeHeaderValue("application/grpc");
         using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(address, path))
         {
