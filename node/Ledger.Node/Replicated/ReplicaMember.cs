@@ -108,6 +108,41 @@ internal sealed class ReplicaMember : IAsyncDisposable
         return state >= queued ? Math.Max(state, raftApplied) : state;
     }
 
+    /// <summary>
+    /// On a graceful stop of the leader: asks the follower whose log matches furthest to take over
+    /// (Raft's leadership transfer: it is brought up to date, then told to start an election at once)
+    /// and waits up to <paramref name="wait"/> for this member to step down. Returns the member asked,
+    /// or null when this member does not lead or has no follower to hand to.
+    /// </summary>
+    public async Task<string?> HandOffLeadershipAsync(TimeSpan wait, CancellationToken cancellationToken)
+    {
+        if (!IsLeader)
+        {
+            return null;
+        }
+
+        var successor = Host.MatchIndices
+            .Where(match => Peers.MembersById.TryGetValue(match.Key, out var member) && member.Id != Peers.MemberKey.Name)
+            .OrderByDescending(match => match.Value)
+            .Select(match => (KeyValuePair<ulong, ulong>?)match)
+            .FirstOrDefault();
+        if (successor is null)
+        {
+            return null;
+        }
+
+        await Host.TransferLeadershipAsync(successor.Value.Key, cancellationToken);
+        var deadline = DateTime.UtcNow + wait;
+        while (IsLeader && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(HandOffPollMs, cancellationToken);
+        }
+
+        return Peers.MembersById[successor.Value.Key].Id;
+    }
+
+    private const int HandOffPollMs = 10;
+
     public void Start()
     {
         _transport.Start();

@@ -131,6 +131,15 @@ internal sealed class NodeProcess : IDisposable
         _paused = false;
     }
 
+    /// <summary>SIGTERM, as an operator's stop: the node runs its shutdown code; waits until it exits.</summary>
+    public async Task TerminateAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        await SignalAsync("-TERM", cancellationToken);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(timeout);
+        await _process.WaitForExitAsync(deadline.Token);
+    }
+
     /// <summary>SIGSTOP: the process stays alive but runs nothing (its sockets stay open).</summary>
     public Task PauseAsync(CancellationToken cancellationToken)
     {
