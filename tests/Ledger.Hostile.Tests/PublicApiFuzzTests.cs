@@ -30,7 +30,7 @@ public sealed class PublicApiFuzzTests(SingleNodeFixture fixture, ITestOutputHel
         [StatusCode.InvalidArgument, StatusCode.Unauthenticated, StatusCode.AlreadyExists, StatusCode.FailedPrecondition, StatusCode.Internal, StatusCode.ResourceExhausted];
 
     /// <summary>The status a body that does not parse as the request message ends with.</summary>
-    internal static readonly StatusCode NotAMessage = StatusCode.Unknown;
+    internal static readonly StatusCode NotAMessage = StatusCode.InvalidArgument;
 
     private static readonly Dictionary<string, MessageParser> Parsers = new(StringComparer.Ordinal)
     {

@@ -73,6 +73,7 @@ internal sealed class RequestBodyBudget(long bytesMax, int messageBytesMax)
     private const string StreamingPath = "/ledger.peer.v1.Peer/Replicate";
 
     private const string PublicServicePath = "/ledger.v1.Ledger";
+    private static readonly string UnknownStatus = ((int)Grpc.Core.StatusCode.Unknown).ToString(System.Globalization.CultureInfo.InvariantCulture);
     private const int FrameHeaderBytes = 5;
     private long _inUse;
 
@@ -109,6 +110,35 @@ internal sealed class RequestBodyBudget(long bytesMax, int messageBytesMax)
             await next(context);
             return;
         }
+
+        try
+        {
+            await InvokeGrpcAsync(context, next);
+        }
+        finally
+        {
+            RefuseUnparsedBody(context);
+        }
+    }
+
+    /// <summary>
+    /// grpc-dotnet answers UNKNOWN ("Exception was thrown by handler.") when the request body is not a message
+    /// of the method's type: it deserializes before any service code runs. <see cref="DeserializedMarker"/>
+    /// marks the calls whose request was deserialized; an UNKNOWN answer to any other is INVALID_ARGUMENT.
+    /// </summary>
+    private static void RefuseUnparsedBody(HttpContext context)
+    {
+        if (!context.Response.HasStarted && !context.Items.ContainsKey(DeserializedMarker.Key)
+            && context.Response.Headers["grpc-status"] == UnknownStatus)
+        {
+            context.Response.Headers["grpc-status"] = ((int)Grpc.Core.StatusCode.InvalidArgument).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            context.Response.Headers["grpc-message"] = Uri.EscapeDataString(
+                $"the request body is not a protobuf message of the request type of {context.Request.Path}");
+        }
+    }
+
+    private async Task InvokeGrpcAsync(HttpContext context, RequestDelegate next)
+    {
 
         var declared = await PeekMessageLengthAsync(context.Request.BodyReader, context.RequestAborted);
         if (declared <= SmallMessageBytes)
@@ -174,4 +204,40 @@ internal sealed class RequestBodyBudget(long bytesMax, int messageBytesMax)
 
         return 0;
     }
+}
+
+/// <summary>Marks a call whose request message was deserialized (interceptors run after that, before the service).</summary>
+internal sealed class DeserializedMarker : Grpc.Core.Interceptors.Interceptor
+{
+    public const string Key = "ledger.request-deserialized";
+
+    public override Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
+        TRequest request, Grpc.Core.ServerCallContext context, Grpc.Core.UnaryServerMethod<TRequest, TResponse> continuation)
+    {
+        Mark(context);
+        return continuation(request, context);
+    }
+
+    public override Task ServerStreamingServerHandler<TRequest, TResponse>(
+        TRequest request, Grpc.Core.IServerStreamWriter<TResponse> responseStream, Grpc.Core.ServerCallContext context, Grpc.Core.ServerStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        Mark(context);
+        return continuation(request, responseStream, context);
+    }
+
+    public override Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(
+        Grpc.Core.IAsyncStreamReader<TRequest> requestStream, Grpc.Core.ServerCallContext context, Grpc.Core.ClientStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        Mark(context);
+        return continuation(requestStream, context);
+    }
+
+    public override Task DuplexStreamingServerHandler<TRequest, TResponse>(
+        Grpc.Core.IAsyncStreamReader<TRequest> requestStream, Grpc.Core.IServerStreamWriter<TResponse> responseStream, Grpc.Core.ServerCallContext context, Grpc.Core.DuplexStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        Mark(context);
+        return continuation(requestStream, responseStream, context);
+    }
+
+    private static void Mark(Grpc.Core.ServerCallContext context) => Grpc.Core.ServerCallContextExtensions.GetHttpContext(context).Items[Key] = true;
 }

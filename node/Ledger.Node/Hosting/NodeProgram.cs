@@ -65,6 +65,7 @@ internal static class NodeProgram
         {
             grpc.MaxReceiveMessageSize = options.MessageBytesMax;
             grpc.MaxSendMessageSize = options.MessageBytesMax;
+            grpc.Interceptors.Add<DeserializedMarker>();
         }).AddServiceOptions<PeerService>(peer =>
         {
             peer.MaxReceiveMessageSize = GrpcPeerTransport.PeerMessageBytesMax;
