@@ -194,10 +194,12 @@ for i in "${!members[@]}"; do
   [ "$found" = 1 ] || fail "${members[$i]} did not see every member serving within 120 s: $(ledger status --node "${addresses[$i]}" 2>&1)"
 done
 say "leader: $leader; every member reaches the others$([ -n "$netns" ] && echo " at the addresses discovery found")"
+# The Dockerfile's HEALTHCHECK command, against each member.
+grep -qF 'CMD dotnet /app/ledger.dll status --health --node "$LEDGER_HEALTH_NODE"' "$here/Dockerfile" \
+  || fail "the Dockerfile's HEALTHCHECK changed: update run-local.sh with it"
 for i in "${!members[@]}"; do
-  ledger status --node "${addresses[$i]}" > /dev/null || fail "health check (ledger status) failed on ${members[$i]}"
+  ledger status --health --node "${addresses[$i]}" | sed 's/^/  /' || fail "health check (ledger status --health) failed on ${members[$i]}"
 done
-ledger status --health --node "$nodes" | sed 's/^/  /' || fail "the gRPC health service is not SERVING on every member"
 say "health check passes on every member"
 
 # 6. Anchor a credential with the issuer key, fetch its receipt from another member than the
@@ -239,7 +241,7 @@ set -e
 say "a changed credential is INVALID, as it must be"
 
 # 7. The metrics endpoint of every member: the tree holds the anchored credential everywhere, and the
-#    member that answered the anchor counted it (the others forwarded nothing).
+#    anchor was counted.
 # Prints member $1's scrape (HTTP/1.1 on its metrics listener).
 scrape() {
   local hostport=${metrics[$1]#http://}
@@ -256,8 +258,9 @@ for i in "${!members[@]}"; do
   [ "$(metric "$i" ledger_tree_size)" = 1 ] || fail "${members[$i]}: ledger_tree_size is not 1 on ${metrics[$i]}/metrics"
   anchors=$((anchors + $(metric "$i" ledger_anchors_total)))
 done
-[ "$anchors" = 1 ] || fail "the members' ledger_anchors_total add up to $anchors, not 1"
-say "metrics: ledger_tree_size 1 on every member, ledger_anchors_total 1 in all"
+# The member that answered counts the anchor, and so does the leader when that member forwarded it.
+[ "$anchors" -ge 1 ] && [ "$anchors" -le 2 ] || fail "the members' ledger_anchors_total add up to $anchors, not 1 or 2"
+say "metrics: ledger_tree_size 1 on every member, ledger_anchors_total $anchors in all"
 
 # 8. The leader dies: the health probe keeps answering on the others, a new leader takes anchors,
 #    and the old leader, restarted on its data, catches up.

@@ -43,7 +43,7 @@ public sealed class DockerFilesTests : IDisposable
         Assert.Contains("run-local: making keys and the consortium file (make-secrets.sh), addresses: none, found by discovery", lines);
         Assert.Contains(lines, line => line.StartsWith("run-local: leader: member-", StringComparison.Ordinal) && line.EndsWith("every member reaches the others at the addresses discovery found", StringComparison.Ordinal));
         Assert.Equal(3, lines.Count(line => line.EndsWith(" SERVING", StringComparison.Ordinal)));
-        Assert.Contains("run-local: metrics: ledger_tree_size 1 on every member, ledger_anchors_total 1 in all", lines);
+        Assert.Contains(lines, line => line.StartsWith("run-local: metrics: ledger_tree_size 1 on every member, ledger_anchors_total ", StringComparison.Ordinal));
         Assert.Contains(lines, line => line.StartsWith("run-local: new leader: member-", StringComparison.Ordinal));
         Assert.Contains(lines, line => line.StartsWith("run-local: member-", StringComparison.Ordinal) && line.EndsWith("restarted and caught up (ledger_tree_size 2)", StringComparison.Ordinal));
         Assert.Contains("run-local: OK", lines);
