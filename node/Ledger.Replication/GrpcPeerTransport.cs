@@ -26,6 +26,9 @@ internal sealed class GrpcPeerTransport : IPeerSender, IAsyncDisposable
     /// <summary>Longest wait before reconnecting to a member that is down.</summary>
     public static readonly TimeSpan ReconnectDelayMax = TimeSpan.FromSeconds(1);
 
+    /// <summary>How long opening a connection to a member may take before the stream tries again.</summary>
+    public static readonly TimeSpan PeerConnectTimeout = TimeSpan.FromSeconds(3);
+
     private readonly PeerContext _peers;
     private readonly Dictionary<ulong, PeerLink> _links = [];
     private readonly CancellationTokenSource _stop = new();
@@ -163,6 +166,9 @@ internal sealed class GrpcPeerTransport : IPeerSender, IAsyncDisposable
             {
                 MaxSendMessageSize = PeerMessageBytesMax,
                 MaxReceiveMessageSize = PeerMessageBytesMax,
+                // A member that moved (or whose host is gone) must not hold the stream for the operating
+                // system's connect timeout (about two minutes): the next try reads its address again.
+                HttpHandler = new SocketsHttpHandler { ConnectTimeout = PeerConnectTimeout, EnableMultipleHttp2Connections = true },
             });
             var client = new Peer.PeerClient(channel);
             AsyncDuplexStreamingCall<RaftMessage, RaftMessage>? stream = null;
