@@ -66,6 +66,7 @@ internal static class NodeProgram
             grpc.MaxReceiveMessageSize = options.MessageBytesMax;
             grpc.MaxSendMessageSize = options.MessageBytesMax;
             grpc.Interceptors.Add<DeserializedMarker>();
+            grpc.Interceptors.Add<HandlerFailureLog>();
         }).AddServiceOptions<PeerService>(peer =>
         {
             peer.MaxReceiveMessageSize = GrpcPeerTransport.PeerMessageBytesMax;
@@ -75,6 +76,8 @@ internal static class NodeProgram
         // gRPC's server logs every refused call at Information: under a flood of bad requests that is
         // a log line per request. Refusals are counted in the metrics instead.
         builder.Logging.AddFilter("Grpc", LogLevel.Warning);
+        // Its handler log reports every failed call with a stack trace; HandlerFailureLog reports the node's own.
+        builder.Logging.AddFilter("Grpc.AspNetCore.Server.ServerCallHandler", LogLevel.None);
         // Long-lived streams end when the host stops; this bounds what is left (clients that hold calls open).
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(5));
         builder.Services.AddSingleton(services =>
