@@ -11,13 +11,20 @@ namespace Ledger.Chaos.Tests;
 /// </summary>
 public sealed class ChaosTests(ITestOutputHelper output)
 {
+    /// <summary>
+    /// The bounded run's seed unless <c>LEDGER_CHAOS_SEED</c> names another: with it, flipped bits in a
+    /// table of the state store and a full disk failed a member's apply, and the member then died of an
+    /// unhandled exception while shutting down (SIGABRT) instead of stopping cleanly.
+    /// </summary>
+    private const int BoundedRunSeed = 3;
+
     /// <summary>The bounded run of CI: every nemesis at least once on 3 members, about 5 minutes in all.</summary>
     [Fact]
     public async Task Three_members_survive_every_nemesis_with_nothing_lost()
     {
         var settings = new ChaosSettings(
             Members: 3,
-            Seed: ChaosEnvironment.Seed(),
+            Seed: ChaosEnvironment.Seed(BoundedRunSeed),
             FaultPhase: TimeSpan.FromSeconds(150),
             Hold: TimeSpan.FromSeconds(5),
             Gap: TimeSpan.FromSeconds(2),

@@ -212,6 +212,11 @@ internal sealed partial class LedgerNode : IAsyncDisposable
             {
                 // Expected on shutdown.
             }
+            catch (Exception exception) when (_applyFailed.Task.IsFaulted && exception is not OperationCanceledException)
+            {
+                // The apply failure is reported through ApplyFailed, and the process exits with it; shutting
+                // down must not throw it again (an unhandled exception here aborted the process).
+            }
         }
 
         if (Replica is not null)
@@ -222,7 +227,12 @@ internal sealed partial class LedgerNode : IAsyncDisposable
         _localSequencer?.Dispose();
         Metrics?.Dispose();
         _archive.Dispose();
-        State.MakeDurable();
+        if (!_applyFailed.Task.IsFaulted)
+        {
+            // After a failed apply the store may refuse writes (a full disk); the log is the durable record and a restart replays it.
+            State.MakeDurable();
+        }
+
         _store.Dispose();
         _logStore?.Dispose();
         _stopping.Dispose();

@@ -159,10 +159,11 @@ internal static class ChaosEnvironment
     /// <summary>Folder where each run's history, checkpoints, faults, summary and process logs are kept.</summary>
     public const string LogFolderVariable = "LEDGER_CHAOS_LOG_DIR";
 
-    public static int Seed()
+    /// <summary>The seed from <c>LEDGER_CHAOS_SEED</c>, else <paramref name="defaultSeed"/>, else a fresh one.</summary>
+    public static int Seed(int? defaultSeed = null)
     {
         var text = Environment.GetEnvironmentVariable(SeedVariable);
-        return int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var seed) ? seed : Random.Shared.Next(1, int.MaxValue);
+        return int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var seed) ? seed : defaultSeed ?? Random.Shared.Next(1, int.MaxValue);
     }
 
     public static string Describe(ChaosOutcome outcome)

@@ -38,6 +38,9 @@ internal sealed class Nemeses(ChaosCluster cluster, Random random, bool netem)
 
     private const string FillerName = "chaos-filler";
 
+    /// <summary>Exit code of a process that died of SIGABRT (.NET aborts on an unhandled exception).</summary>
+    private const int AbortExitCode = 134;
+
     /// <summary>Members whose process exit was caused by a fault (a full disk, refused damaged files); any other exit is a crash.</summary>
     public HashSet<int> ExpectedExits { get; } = [];
 
@@ -78,7 +81,11 @@ internal sealed class Nemeses(ChaosCluster cluster, Random random, bool netem)
                 continue;
             }
 
-            Exits.Add($"{ChaosCluster.MemberName(i)} exited with {cluster.Node(i).ExitCode} ({(ExpectedExits.Contains(i) ? "caused by a fault" : "NOT caused by a fault")}):\n{cluster.Node(i).Tail(25)}");
+            // A member whose files a fault damaged may find out later (a checksum on a read) and stop; an
+            // abort (SIGABRT, 134: an unhandled exception) is a crash whatever the cause.
+            var exitCode = cluster.Node(i).ExitCode;
+            var caused = ExpectedExits.Contains(i) && exitCode != AbortExitCode;
+            Exits.Add($"{ChaosCluster.MemberName(i)} exited with {exitCode} ({(caused ? "caused by a fault" : "NOT caused by a fault")}):\n{cluster.Node(i).Tail(25)}");
             notes.Add($"{ChaosCluster.MemberName(i)} had exited ({cluster.Node(i).ExitCode}): " + await StartOrReplaceAsync(i, cancellationToken));
         }
 
@@ -275,7 +282,6 @@ internal sealed class Nemeses(ChaosCluster cluster, Random random, bool netem)
 
         ExpectedExits.Add(target);
         var outcome = await StartOrReplaceAsync(target, CancellationToken.None);
-        ExpectedExits.Remove(target);
         return Fault(BitFlip, [target], Name(target), () => Task.FromResult($"flipped {string.Join(", ", flips)} while stopped; {outcome}"));
     }
 
@@ -303,6 +309,7 @@ internal sealed class Nemeses(ChaosCluster cluster, Random random, bool netem)
         var lastLines = refused.Tail(6);
         refused.Kill();
         cluster.WipeData(member);
+        ExpectedExits.Remove(member);
         var replaced = await cluster.RestartAsync(member, cancellationToken);
         return $"it refused to start ({reason}: {lastLines.Trim()}); data wiped and started as a replaced member ({(replaced ? "listening" : "DID NOT START")})";
     }
