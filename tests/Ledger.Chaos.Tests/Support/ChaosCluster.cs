@@ -35,7 +35,7 @@ internal sealed class ChaosCluster : IAsyncDisposable
     private ChaosCluster(ChaosNetwork network, int memberCount, int issuerCount, int? smallDiskMember)
     {
         Network = network;
-        _directory = new TempDirectory(ChaosNetwork.Prefix + "run");
+        _directory = new TempDirectory(ChaosNetwork.OwnPrefix + "run");
         Port = 20_000 + RandomNumberGenerator.GetInt32(20_000);
         var memberKeys = Enumerable.Range(0, memberCount).Select(i => SignerKey.Generate(MemberName(i))).ToArray();
         var issuers = Enumerable.Range(1, issuerCount).Select(i => SignerKey.Generate($"issuer-{i}")).ToArray();

@@ -19,7 +19,15 @@ internal sealed class ChaosNetwork : IAsyncDisposable
 
     private const int ClientHost = 200;
 
-    private readonly string _run = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
+    /// <summary>
+    /// Names of this process's runs start with this: <c>ledger-chaos-p{pid}-</c>. Stale-run cleanup
+    /// leaves alone whatever another live process owns (two runs on one machine must not tear down
+    /// each other's networks).
+    /// </summary>
+    public static readonly string OwnPrefix = $"{Prefix}p{Environment.ProcessId}-";
+
+    private readonly string _run = "p" + Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture) + "-"
+        + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
     private readonly List<string> _created = [];
 
     private ChaosNetwork(int memberCount)
@@ -69,22 +77,42 @@ internal sealed class ChaosNetwork : IAsyncDisposable
         }
     }
 
-    /// <summary>Kills every process in namespaces named <see cref="Prefix"/>*, unmounts tmpfs left under such folders, deletes the namespaces.</summary>
+    /// <summary>
+    /// Kills every process in namespaces named <see cref="Prefix"/>*, unmounts tmpfs left under such
+    /// folders, deletes the namespaces: all of them except those another live process owns.
+    /// </summary>
     public static async Task RemoveStaleAsync()
     {
         var (_, list) = await Shell.TryRunAsync("ip", "netns", "list");
         var stale = list.Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Select(line => line.Split(' ', 2)[0])
-            .Where(name => name.StartsWith(Prefix, StringComparison.Ordinal));
+            .Where(name => name.StartsWith(Prefix, StringComparison.Ordinal) && !OwnedByAnotherLiveProcess(name));
         foreach (var name in stale)
         {
             await RemoveAsync(name);
         }
 
-        foreach (var mountPoint in File.ReadAllLines("/proc/mounts").Select(line => line.Split(' ')).Where(fields => fields.Length > 2 && fields[2] == "tmpfs" && fields[1].Contains(Prefix, StringComparison.Ordinal)).Select(fields => fields[1]))
+        foreach (var mountPoint in File.ReadAllLines("/proc/mounts").Select(line => line.Split(' '))
+            .Where(fields => fields.Length > 2 && fields[2] == "tmpfs" && fields[1].Contains(Prefix, StringComparison.Ordinal) && !OwnedByAnotherLiveProcess(fields[1]))
+            .Select(fields => fields[1]))
         {
             await Shell.TryRunAsync("umount", "-l", mountPoint);
         }
+    }
+
+    /// <summary>True when <paramref name="name"/> carries another process's <c>ledger-chaos-p{pid}-</c> and that process runs.</summary>
+    public static bool OwnedByAnotherLiveProcess(string name)
+    {
+        var at = name.IndexOf(Prefix + "p", StringComparison.Ordinal);
+        if (at < 0)
+        {
+            return false;
+        }
+
+        var digits = name[(at + Prefix.Length + 1)..].TakeWhile(char.IsAsciiDigit).ToArray();
+        return int.TryParse(digits, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var pid)
+            && pid != Environment.ProcessId
+            && Directory.Exists($"/proc/{pid}");
     }
 
     /// <summary>Brings a member's link down (it hears and says nothing) or up again.</summary>
