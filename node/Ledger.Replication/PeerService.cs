@@ -1,5 +1,6 @@
 using Grpc.Core;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Ledger.Consensus;
 using Ledger.Replication.Protos;
 using Ledger.Sdk;
@@ -24,6 +25,9 @@ internal sealed class PeerContext
     }
 
     public Consortium Consortium { get; }
+
+    /// <summary>Budget of log lines for refused peer handshakes: 20 every 10 s.</summary>
+    public LogBudget RefusalLog { get; } = new(20, TimeSpan.FromSeconds(10));
 
     public SignerKey MemberKey { get; }
 
@@ -115,8 +119,12 @@ internal sealed class VoteResponseRouter
     }
 }
 
-/// <summary>The server side of the peer protocol (peer.proto). Every call is authenticated first.</summary>
-internal sealed class PeerService(PeerContext peers, IHostApplicationLifetime lifetime) : Peer.PeerBase
+/// <summary>
+/// The server side of the peer protocol (peer.proto). Every call is authenticated first; a refused
+/// handshake is logged (event 7301) within <see cref="PeerContext.RefusalLog"/>'s budget, so a
+/// flood of outsiders' calls cannot flood the log.
+/// </summary>
+internal sealed partial class PeerService(PeerContext peers, IHostApplicationLifetime lifetime, ILogger<PeerService> logger) : Peer.PeerBase
 {
     /// <summary>How long a vote request waits for this member's answer.</summary>
     public static readonly TimeSpan VoteAnswerWait = TimeSpan.FromMilliseconds(500);
@@ -245,6 +253,11 @@ internal sealed class PeerService(PeerContext peers, IHostApplicationLifetime li
         var header = context.RequestHeaders.GetValue(PeerHandshake.HeaderName);
         if (!peers.Authenticator.TryVerifyCaller(header, out var identity, out var error))
         {
+            if (peers.RefusalLog.TryTake(out var heldBack))
+            {
+                LogRefused(context.Method, context.Peer, error, heldBack);
+            }
+
             throw new RpcException(new Status(StatusCode.Unauthenticated, error));
         }
 
@@ -279,4 +292,8 @@ internal sealed class PeerService(PeerContext peers, IHostApplicationLifetime li
 
         return message;
     }
+
+    [LoggerMessage(EventId = 7301, Level = LogLevel.Warning,
+        Message = "refused a peer call {Method} from {Peer}: Unauthenticated: {Reason} ({HeldBack} more refusals not logged since the last)")]
+    private partial void LogRefused(string method, string peer, string reason, int heldBack);
 }
