@@ -5,14 +5,24 @@ namespace Ledger.Storage;
 /// <summary>
 /// The store on disk: one RocksDB database, default column family, default (bytewise) comparator.
 /// A synced write fsyncs the write-ahead log before returning. Thread-safe as RocksDB is.
+/// Damage that RocksDB detects (a block or file checksum that does not match) surfaces as a
+/// <see cref="StorageCorruptException"/>, after the store's corruption handler was told: a read
+/// that hits a damaged block never returns less than the store holds, nor an answer made up.
 /// </summary>
 public sealed class RocksDbKeyValueStore : IKeyValueStore
 {
     private readonly RocksDb _database;
+    private readonly string _path;
+    private readonly Action<StorageCorruptException>? _onCorruption;
     private readonly WriteOptions _syncedWrite = new WriteOptions().SetSync(true);
     private readonly WriteOptions _bufferedWrite = new WriteOptions().SetSync(false);
 
-    private RocksDbKeyValueStore(RocksDb database) => _database = database;
+    private RocksDbKeyValueStore(RocksDb database, string path, Action<StorageCorruptException>? onCorruption)
+    {
+        _database = database;
+        _path = path;
+        _onCorruption = onCorruption;
+    }
 
     /// <summary>Shared block cache of a database, in bytes: recent tiles, leaves and index blocks.</summary>
     public const ulong BlockCacheBytes = 128UL << 20;
@@ -20,8 +30,11 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
     /// <summary>Bloom filter bits per key: lookups of absent keys (a digest never anchored) skip the disk.</summary>
     public const int BloomBitsPerKey = 10;
 
-    /// <summary>Opens the database in <paramref name="path"/>, creating it when absent.</summary>
-    public static RocksDbKeyValueStore Open(string path)
+    /// <summary>
+    /// Opens the database in <paramref name="path"/>, creating it when absent. <paramref name="onCorruption"/>
+    /// hears of every damage found later, before the call that found it throws.
+    /// </summary>
+    public static RocksDbKeyValueStore Open(string path, Action<StorageCorruptException>? onCorruption = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         Directory.CreateDirectory(path);
@@ -34,10 +47,23 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
             .SetCreateIfMissing(true)
             .SetBlockBasedTableFactory(table)
             .SetMaxBackgroundCompactions(2);
-        return new RocksDbKeyValueStore(RocksDb.Open(options, path));
+        return new RocksDbKeyValueStore(RocksDb.Open(options, path), path, onCorruption);
     }
 
-    public byte[]? Get(ReadOnlySpan<byte> key) => _database.Get(key);
+    /// <summary>The folder the database lives in.</summary>
+    public string Folder => _path;
+
+    public byte[]? Get(ReadOnlySpan<byte> key)
+    {
+        try
+        {
+            return _database.Get(key);
+        }
+        catch (RocksDbException exception) when (IsCorruption(exception))
+        {
+            throw Damaged(exception);
+        }
+    }
 
     public IKeyValueBatch CreateBatch() => new Batch(this);
 
@@ -48,7 +74,36 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
             throw new ArgumentException("the batch was not created by this store", nameof(batch));
         }
 
-        _database.Write(ours.Native, sync ? _syncedWrite : _bufferedWrite);
+        try
+        {
+            _database.Write(ours.Native, sync ? _syncedWrite : _bufferedWrite);
+        }
+        catch (RocksDbException exception) when (IsCorruption(exception))
+        {
+            throw Damaged(exception);
+        }
+    }
+
+    /// <summary>
+    /// Reads every block of every table file and checks its checksum (a scrub): damage in data no
+    /// read has touched yet is found now rather than by the read that needs it.
+    /// </summary>
+    public void VerifyChecksums()
+    {
+        try
+        {
+            Native.Instance.rocksdb_verify_checksum(_database.Handle);
+        }
+        catch (RocksDbException exception) when (IsCorruption(exception))
+        {
+            throw Damaged(exception);
+        }
+    }
+
+    /// <summary>Writes the memtable to table files, so that a restart has no write-ahead log to replay.</summary>
+    public void Flush()
+    {
+        _database.Flush(new FlushOptions().SetWaitForFlush(true));
     }
 
     public IEnumerable<KeyValuePair<byte[], byte[]>> Scan(ReadOnlySpan<byte> fromKeyInclusive, ReadOnlySpan<byte> toKeyExclusive) =>
@@ -76,7 +131,33 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
             yield return new(key, iterator.Value());
         }
 
+        // An iterator stops (Valid is false) at the end of the range and also at a block it could
+        // not read: only its status tells the two apart.
+        ThrowIfFailed(iterator);
         GC.KeepAlive(readOptions);
+    }
+
+    private void ThrowIfFailed(Iterator iterator)
+    {
+        try
+        {
+            Native.Instance.rocksdb_iter_get_error(iterator.Handle);
+        }
+        catch (RocksDbException exception) when (IsCorruption(exception))
+        {
+            throw Damaged(exception);
+        }
+    }
+
+    /// <summary>RocksDB names detected damage "Corruption" (a checksum mismatch, a bad block, a truncated file).</summary>
+    private static bool IsCorruption(RocksDbException exception) =>
+        exception.Message.StartsWith("Corruption", StringComparison.Ordinal);
+
+    private StorageCorruptException Damaged(RocksDbException exception)
+    {
+        var damaged = new StorageCorruptException($"the store in {_path} is damaged: {exception.Message}", exception);
+        _onCorruption?.Invoke(damaged);
+        return damaged;
     }
 
     private sealed class Batch(RocksDbKeyValueStore owner) : IKeyValueBatch

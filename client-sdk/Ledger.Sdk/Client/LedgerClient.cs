@@ -250,6 +250,6 @@ public sealed class LedgerClient : IDisposable
     }
 
     private static bool IsRetryable(RpcException exception) =>
-        exception.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded
+        exception.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.DataLoss
         || (exception.StatusCode == StatusCode.ResourceExhausted && exception.Status.Detail.Contains("queue is full", StringComparison.Ordinal));
 }

@@ -9,7 +9,8 @@ namespace Ledger.Node.Hosting;
 /// stack trace at error level: a flood of bad requests would flood the log. Its handler log is
 /// therefore off (NodeProgram), and this interceptor, which runs only once a request was decoded,
 /// reports what is the node's own fault. A status the handler chose, a cancelled call and a stream
-/// the other side broke are not.
+/// the other side broke are not. A read that met damaged data answers DATA_LOSS (the damage itself is
+/// reported once, by <see cref="StoreDamage"/>, and the node stops; another member can answer).
 /// </summary>
 internal sealed partial class HandlerFailureLog(ILogger<HandlerFailureLog> logger) : Interceptor
 {
@@ -19,6 +20,10 @@ internal sealed partial class HandlerFailureLog(ILogger<HandlerFailureLog> logge
         try
         {
             return await continuation(request, context);
+        }
+        catch (Ledger.Storage.StorageCorruptException)
+        {
+            throw DataLoss();
         }
         catch (Exception exception) when (IsOwnFailure(exception, context))
         {
@@ -34,6 +39,10 @@ internal sealed partial class HandlerFailureLog(ILogger<HandlerFailureLog> logge
         {
             await continuation(request, responseStream, context);
         }
+        catch (Ledger.Storage.StorageCorruptException)
+        {
+            throw DataLoss();
+        }
         catch (Exception exception) when (IsOwnFailure(exception, context))
         {
             LogHandlerFailed(context.Method, exception);
@@ -48,12 +57,20 @@ internal sealed partial class HandlerFailureLog(ILogger<HandlerFailureLog> logge
         {
             await continuation(requestStream, responseStream, context);
         }
+        catch (Ledger.Storage.StorageCorruptException)
+        {
+            throw DataLoss();
+        }
         catch (Exception exception) when (IsOwnFailure(exception, context))
         {
             LogHandlerFailed(context.Method, exception);
             throw;
         }
     }
+
+    /// <summary>The answer to a call that met damaged data.</summary>
+    public static RpcException DataLoss() => new(new Status(StatusCode.DataLoss,
+        "this member found its stored data damaged and is stopping to rebuild it; ask another member"));
 
     private static bool IsOwnFailure(Exception exception, ServerCallContext context) =>
         exception is not (RpcException or OperationCanceledException or IOException)

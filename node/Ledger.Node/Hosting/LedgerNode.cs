@@ -44,13 +44,15 @@ internal sealed partial class LedgerNode : IAsyncDisposable
         Consortium = consortium;
         MemberKey = memberKey;
         _logger = logger;
-        _store = RocksDbKeyValueStore.Open(Path.Combine(files.DataDir, "state"));
+        Damage = new StoreDamage(files.DataDir, logger);
+        StoreDamage.RepairAtStart(files.DataDir, consortium.Members.Count > 1, logger);
+        _store = RocksDbKeyValueStore.Open(Path.Combine(files.DataDir, StoreDamage.StateStore), Damage.HandlerFor(StoreDamage.StateStore));
         State = new LedgerState(_store);
         _archive = new CheckpointArchive(Path.Combine(files.DataDir, "checkpoints.db"));
         var lastTimestampMs = State.Applied.TimestampMs;
         if (consortium.Members.Count == 1)
         {
-            _logStore = RocksDbKeyValueStore.Open(Path.Combine(files.DataDir, "log"));
+            _logStore = RocksDbKeyValueStore.Open(Path.Combine(files.DataDir, "log"), Damage.HandlerFor("log"));
             _localSequencer = new LocalSequencer(_logStore, State.Applied.BatchIndex, options.InFlightBatchesMax);
             _sequencer = _localSequencer;
             if (_localSequencer.Unapplied.Count > 0)
@@ -62,7 +64,7 @@ internal sealed partial class LedgerNode : IAsyncDisposable
         {
             try
             {
-                Replica = new ReplicaMember(options, files, consortium, memberKey, State.Applied.BatchIndex, NowMs, loggers);
+                Replica = new ReplicaMember(options, files, consortium, memberKey, State.Applied.BatchIndex, NowMs, Damage.HandlerFor("raft"), loggers);
             }
             catch
             {
@@ -126,6 +128,9 @@ internal sealed partial class LedgerNode : IAsyncDisposable
     /// </summary>
     public Task ApplyFailed => _applyFailed.Task;
 
+    /// <summary>Damage found in a store; <see cref="StoreDamage.Found"/> faults and the process must stop.</summary>
+    public StoreDamage Damage { get; }
+
     /// <summary>The node's wall clock in Unix milliseconds, moved by the test setting <see cref="NodeOptions.ClockOffsetMs"/>.</summary>
     public ulong NowMs() => WallClockMs(Options.ClockOffsetMs);
 
@@ -141,6 +146,12 @@ internal sealed partial class LedgerNode : IAsyncDisposable
         _loops.Add(Task.Run(() => Batcher.RunAsync(_stopping.Token)));
         _loops.Add(Task.Run(() => Signer.RunAsync(_stopping.Token)));
         _loops.Add(Task.Run(() => PruneNoncesAsync(_stopping.Token)));
+        if (Options.ScrubIntervalMinutes > 0)
+        {
+            RocksDbKeyValueStore?[] stores = [_store, _logStore, Replica?.Store];
+            _loops.Add(Task.Run(() => Damage.ScrubAsync(
+                stores.OfType<RocksDbKeyValueStore>().ToArray(), TimeSpan.FromMinutes(Options.ScrubIntervalMinutes), _stopping.Token)));
+        }
         if (Environment.GetEnvironmentVariable("LEDGER_TRACE_PIPELINE") == "1")
         {
             _loops.Add(Task.Run(() => TraceAsync(_stopping.Token)));
@@ -153,6 +164,11 @@ internal sealed partial class LedgerNode : IAsyncDisposable
         var target = Math.Max(_sequencer.RecoveredCommitIndex, State.Applied.BatchIndex);
         while (AppliedLogIndex < target)
         {
+            if (Damage.Found.IsFaulted)
+            {
+                throw Damage.Found.Exception!.InnerException!;
+            }
+
             if (_applyFailed.Task.IsFaulted)
             {
                 throw new NodeStartException("replaying the log failed: " + _applyFailed.Task.Exception!.InnerException!.Message);
@@ -212,7 +228,7 @@ internal sealed partial class LedgerNode : IAsyncDisposable
             {
                 // Expected on shutdown.
             }
-            catch (Exception exception) when (_applyFailed.Task.IsFaulted && exception is not OperationCanceledException)
+            catch (Exception exception) when ((_applyFailed.Task.IsFaulted || Damage.Found.IsFaulted) && exception is not OperationCanceledException)
             {
                 // The apply failure is reported through ApplyFailed, and the process exits with it; shutting
                 // down must not throw it again (an unhandled exception here aborted the process).
@@ -227,10 +243,19 @@ internal sealed partial class LedgerNode : IAsyncDisposable
         _localSequencer?.Dispose();
         Metrics?.Dispose();
         _archive.Dispose();
-        if (!_applyFailed.Task.IsFaulted)
+        if (!_applyFailed.Task.IsFaulted && !Damage.Found.IsFaulted)
         {
             // After a failed apply the store may refuse writes (a full disk); the log is the durable record and a restart replays it.
             State.MakeDurable();
+            try
+            {
+                // Table files rather than a write-ahead log to replay: a faster start, and the scrub covers them.
+                _store.Flush();
+            }
+            catch (RocksDbSharp.RocksDbException exception)
+            {
+                LogFlushFailed(exception.Message);
+            }
         }
 
         _store.Dispose();
@@ -364,6 +389,9 @@ internal sealed partial class LedgerNode : IAsyncDisposable
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Critical, Message = "apply failed; the node stops serving anchors")]
     private partial void LogApplyFailed(Exception exception);
+
+    [LoggerMessage(EventId = 9, Level = LogLevel.Warning, Message = "writing the state store's memtable to table files at shutdown failed ({Detail}); the next start replays its write-ahead log")]
+    private partial void LogFlushFailed(string detail);
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "checkpoint at size {Size} has {Signatures} of {Quorum} signatures; retrying. Members said: {Refusals}")]
     private partial void LogNoQuorum(ulong size, int signatures, int quorum, string refusals);

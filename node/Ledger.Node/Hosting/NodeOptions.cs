@@ -84,6 +84,13 @@ internal sealed class NodeOptions
     /// <summary>Base election timeout in ticks (a follower campaigns after 1 to 2 times this without a leader).</summary>
     public int ElectionTimeoutTicks { get; set; } = 10;
 
+    /// <summary>
+    /// Minutes between two verifications of every checksum in the node's stores (a scrub that reads them
+    /// whole), the first right after start; 0 turns it off. Damage a scrub finds stops the node as
+    /// damage found by a read does (<see cref="StoreDamage"/>).
+    /// </summary>
+    public int ScrubIntervalMinutes { get; set; } = 1_440;
+
     /// <summary>Returns the first problem found, or null when the options are usable.</summary>
     public string? Validate()
     {
@@ -127,6 +134,11 @@ internal sealed class NodeOptions
             return "Ledger:ClockOffsetMs (a test setting) must be within one day either way";
         }
 
+        if (ScrubIntervalMinutes is < 0 or > 10_080)
+        {
+            return "Ledger:ScrubIntervalMinutes (--scrub-interval-minutes) must be between 0 (off) and 10080 (a week)";
+        }
+
         if (NonceWindowMs < 1_000 || NoncesMax < 1_000)
         {
             return "Ledger: NonceWindowMs must be at least 1000 and NoncesMax at least 1000";
@@ -157,5 +169,6 @@ internal sealed class NodeOptions
         ["--discovery-interfaces"] = "Ledger:DiscoveryInterfaces",
         ["--tick-ms"] = "Ledger:TickMs",
         ["--election-timeout-ticks"] = "Ledger:ElectionTimeoutTicks",
+        ["--scrub-interval-minutes"] = "Ledger:ScrubIntervalMinutes",
     };
 }

@@ -14,6 +14,9 @@ namespace Ledger.Node.Hosting;
 /// <summary>Entry point of <c>ledger-node</c>: options, identity files, Kestrel (HTTP/2), the gRPC service, the node loops.</summary>
 internal static class NodeProgram
 {
+    /// <summary>Exit code when a store was found damaged (docker/README.md lists the codes).</summary>
+    internal const int DamageFoundExitCode = 3;
+
     private const string ReloadConfigOnChangeOff = "--hostBuilder:reloadConfigOnChange=false";
 
     public static async Task<int> RunAsync(string[] args)
@@ -28,11 +31,27 @@ internal static class NodeProgram
             await Console.Error.WriteLineAsync("ledger-node: " + exception.Message);
             return 2;
         }
+        catch (Ledger.Storage.StorageCorruptException exception)
+        {
+            // Found while starting (the mark is written): the next start repairs or refuses, as below.
+            await Console.Error.WriteLineAsync("ledger-node: stored data is damaged, stopping: " + exception.Message);
+            return DamageFoundExitCode;
+        }
 
         await using (host)
         {
             var shutdown = host.App.WaitForShutdownAsync();
-            if (await Task.WhenAny(shutdown, host.Node.ApplyFailed) != shutdown)
+            var ended = await Task.WhenAny(shutdown, host.Node.ApplyFailed, host.Node.Damage.Found);
+            if (ended == host.Node.Damage.Found)
+            {
+                await Console.Error.WriteLineAsync("ledger-node: stored data is damaged, stopping: " + host.Node.Damage.Found.Exception?.InnerException?.Message
+                    + (host.Node.Replica is null
+                        ? "; restore the data directory from a backup"
+                        : "; the next start sets the damaged state store aside and rebuilds it from the Raft log"));
+                return DamageFoundExitCode;
+            }
+
+            if (ended != shutdown)
             {
                 await Console.Error.WriteLineAsync("ledger-node: apply failed, stopping; a restart rebuilds the state from the log: "
                     + host.Node.ApplyFailed.Exception?.InnerException?.Message);

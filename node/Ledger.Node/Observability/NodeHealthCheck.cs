@@ -12,9 +12,9 @@ internal sealed class NodeHealthCheck(LedgerNode node) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
-        if (node.ApplyFailed.IsCompleted || node.Stopping.IsCancellationRequested)
+        if (node.ApplyFailed.IsCompleted || node.Damage.Found.IsCompleted || node.Stopping.IsCancellationRequested)
         {
-            return Task.FromResult(HealthCheckResult.Unhealthy("apply failed or the node is stopping"));
+            return Task.FromResult(HealthCheckResult.Unhealthy("apply failed, stored data is damaged, or the node is stopping"));
         }
 
         if (node.Replica is { } replica && replica.LeaderName is null)

@@ -18,9 +18,10 @@ internal sealed class ReplicaMember : IAsyncDisposable
     private readonly RocksDbKeyValueStore _raftStore;
     private readonly GrpcPeerTransport _transport;
 
-    public ReplicaMember(NodeOptions options, NodeFiles files, Consortium consortium, SignerKey memberKey, ulong appliedIndex, Func<ulong> nowMs, ILoggerFactory? loggers = null)
+    public ReplicaMember(NodeOptions options, NodeFiles files, Consortium consortium, SignerKey memberKey, ulong appliedIndex, Func<ulong> nowMs,
+        Action<StorageCorruptException>? onCorruption = null, ILoggerFactory? loggers = null)
     {
-        _raftStore = RocksDbKeyValueStore.Open(Path.Combine(files.DataDir, "raft"));
+        _raftStore = RocksDbKeyValueStore.Open(Path.Combine(files.DataDir, "raft"), onCorruption);
         try
         {
             Peers = new PeerContext(consortium, memberKey, nowMs, TimeSpan.FromMilliseconds(options.ClockSkewMs));
@@ -72,6 +73,9 @@ internal sealed class ReplicaMember : IAsyncDisposable
     }
 
     public PeerContext Peers { get; }
+
+    /// <summary>The store holding the Raft log and hard state.</summary>
+    public RocksDbKeyValueStore Store => _raftStore;
 
     /// <summary>Discovery of members without an address in the file; null when off.</summary>
     public NodeDiscovery? Discovery { get; }

@@ -41,6 +41,9 @@ internal sealed class Nemeses(ChaosCluster cluster, Random random, bool netem)
     /// <summary>Exit code of a process that died of SIGABRT (.NET aborts on an unhandled exception).</summary>
     private const int AbortExitCode = 134;
 
+    /// <summary>Exit code of a member that found its stored data damaged (it stops; its next start repairs or refuses).</summary>
+    private const int DamageFoundExitCode = 3;
+
     /// <summary>Members whose process exit was caused by a fault (a full disk, refused damaged files); any other exit is a crash.</summary>
     public HashSet<int> ExpectedExits { get; } = [];
 
@@ -302,6 +305,16 @@ internal sealed class Nemeses(ChaosCluster cluster, Random random, bool netem)
         if (await cluster.RestartAsync(member, cancellationToken) && !await ExitsSoonAsync(member, cancellationToken))
         {
             return "restarted";
+        }
+
+        if (cluster.Node(member).HasExited && cluster.Node(member).ExitCode == DamageFoundExitCode)
+        {
+            // It found damage (a scrub at start) and stopped; its next start rebuilds the state store from its Raft log.
+            var found = cluster.Node(member).Tail(3).Trim();
+            if (await cluster.RestartAsync(member, cancellationToken) && !await ExitsSoonAsync(member, cancellationToken))
+            {
+                return $"it found the damage and stopped ({found}); started again, it rebuilt its state";
+            }
         }
 
         var refused = cluster.Node(member);

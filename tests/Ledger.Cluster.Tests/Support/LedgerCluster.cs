@@ -169,11 +169,18 @@ internal sealed class LedgerCluster : IAsyncDisposable
     public Task ResumeAsync(int index, CancellationToken cancellationToken) => Node(index).ResumeAsync(cancellationToken);
 
     /// <summary>Starts member <paramref name="index"/> again (killing it first if needed) on the same data folder and port, and waits until it serves.</summary>
-    public async Task RestartAsync(int index, CancellationToken cancellationToken)
+    public async Task RestartAsync(int index, CancellationToken cancellationToken, params string[] extraArguments)
+    {
+        StartAgain(index, extraArguments);
+        await WaitForServingAsync(index, cancellationToken);
+    }
+
+    /// <summary>Starts member <paramref name="index"/> again (killing it first if needed) without waiting: it may stop on its own.</summary>
+    public NodeProcess StartAgain(int index, params string[] extraArguments)
     {
         _nodes[index]?.Kill();
-        StartProcess(index);
-        await WaitForServingAsync(index, cancellationToken);
+        StartProcess(index, extraArguments);
+        return Node(index);
     }
 
     /// <summary>Deletes the data folder of member <paramref name="index"/>, which must have been killed: its disk is lost.</summary>
@@ -417,14 +424,14 @@ internal sealed class LedgerCluster : IAsyncDisposable
 
     internal static string NodeDll => RepositoryPaths.ProgramDll("node/Ledger.Node", "ledger-node");
 
-    private void StartProcess(int index)
+    private void StartProcess(int index, string[]? extraArguments = null)
     {
         var dataDir = DataDir(index);
         Directory.CreateDirectory(dataDir);
         _starts[index]++;
         var node = NodeProcess.Start(
             NodeDll,
-            NodeArguments(dataDir, ConsortiumPath, _memberKeyPaths[index], _ports[index]),
+            [.. NodeArguments(dataDir, ConsortiumPath, _memberKeyPaths[index], _ports[index]), .. extraArguments ?? []],
             _directory.Path,
             $"{MemberIds[index]} (start {_starts[index]})");
         lock (_allProcesses)
@@ -435,7 +442,8 @@ internal sealed class LedgerCluster : IAsyncDisposable
         _nodes[index] = node;
     }
 
-    private string DataDir(int index) => _directory.File("data-" + MemberIds[index]);
+    /// <summary>The data directory of member <paramref name="index"/>.</summary>
+    public string DataDir(int index) => _directory.File("data-" + MemberIds[index]);
 
     private async Task WaitForServingAsync(int index, CancellationToken cancellationToken)
     {

@@ -36,6 +36,26 @@ internal sealed class NodeProcess : IDisposable
 
     public bool IsPaused => _paused;
 
+    /// <summary>The exit code, once <see cref="HasExited"/>.</summary>
+    public int ExitCode => _process.ExitCode;
+
+    /// <summary>Waits until the process exits on its own; returns its exit code.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(timeout);
+        try
+        {
+            await _process.WaitForExitAsync(deadline.Token);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new TimeoutException($"{Label} did not exit within {timeout}");
+        }
+
+        return _process.ExitCode;
+    }
+
     /// <summary>Starts <c>dotnet dll args</c> in <paramref name="workingDirectory"/>.</summary>
     public static NodeProcess Start(string dll, IEnumerable<string> args, string workingDirectory, string label)
     {

@@ -11,6 +11,7 @@ internal sealed class InProcessNode : IAsyncDisposable
     private readonly TempDirectory _dir;
     private readonly string[] _args;
     private readonly SignerKey? _issuerKey;
+    private bool _stopped;
 
     private InProcessNode(TempDirectory dir, string[] args, NodeHost host)
     {
@@ -53,17 +54,35 @@ internal sealed class InProcessNode : IAsyncDisposable
     }
 
     /// <summary>Stops this node cleanly and starts a new one on the same data directory.</summary>
-    public async Task<InProcessNode> RestartAsync()
+    public async Task<InProcessNode> RestartAsync(Action<string>? whileStopped = null)
     {
-        Channel.Dispose();
-        await Host.DisposeAsync();
+        await StopAsync();
+        whileStopped?.Invoke(DataDir);
         return new InProcessNode(_dir, _args, await NodeHost.StartAsync(_args, TextWriter.Null));
     }
 
-    public async ValueTask DisposeAsync()
+    /// <summary>The node's data directory.</summary>
+    public string DataDir => Host.Node.Files.DataDir;
+
+    /// <summary>Stops this node cleanly; <see cref="StartAgainAsync"/> starts a new one on the same data directory.</summary>
+    public async Task StopAsync()
     {
+        if (_stopped)
+        {
+            return;
+        }
+
+        _stopped = true;
         Channel.Dispose();
         await Host.DisposeAsync();
+    }
+
+    /// <summary>Starts a node again on the data directory of this stopped one.</summary>
+    public async Task<InProcessNode> StartAgainAsync() => new(_dir, _args, await NodeHost.StartAsync(_args, TextWriter.Null));
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
         _dir.Dispose();
     }
 }

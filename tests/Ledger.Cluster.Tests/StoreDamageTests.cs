@@ -1,0 +1,64 @@
+using Ledger.Cluster.Tests.Support;
+using Ledger.TestKit;
+using Xunit.Abstractions;
+
+namespace Ledger.Cluster.Tests;
+
+/// <summary>
+/// A member whose state store was damaged while it was stopped (a bit flipped in a table file, the
+/// fault a long fault-injection campaign met): it finds the damage (the scrub at start), stops with
+/// exit code 3 without serving from it, and at its next start sets the store aside and rebuilds it
+/// from its own Raft log; it then serves a valid quorum-signed receipt for every acknowledged digest.
+/// </summary>
+public sealed class StoreDamageTests(ITestOutputHelper output)
+{
+    private const int DigestsPerRequest = 100;
+    private const int Requests = 30;
+    private const int DamageFoundExitCode = 3;
+    private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(20);
+    private static readonly TimeSpan PhaseTimeout = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public async Task A_member_with_a_damaged_state_store_stops_then_rebuilds_it_from_its_raft_log()
+    {
+        await using var cluster = await LedgerCluster.StartAsync(memberCount: 3, issuerCount: 1, CancellationToken.None);
+        await cluster.RunAsync(TimeSpan.FromSeconds(180), async token =>
+        {
+            var everyone = Enumerable.Range(0, cluster.Count).ToArray();
+            var leader = await cluster.WaitForLeaderAsync(everyone, LedgerCluster.LeaderTimeout, token);
+            var damaged = everyone.First(i => i != leader);
+            var load = new AnchorLoad();
+            await load.RunAsync(cluster.All, cluster.Issuers[0], loops: 1, DigestsPerRequest, Requests, token);
+            Assert.Empty(load.Errors);
+            await ClusterChecks.WaitForConvergenceAsync(cluster, everyone, PhaseTimeout, token);
+
+            // A clean stop writes the state to table files; one bit is flipped in the middle of the largest.
+            await cluster.Node(damaged).TerminateAsync(StopTimeout, token);
+            var stateFolder = Path.Combine(cluster.DataDir(damaged), "state");
+            var flipped = TableDamage.FlipBitInLargestTable(stateFolder, 0.5);
+            output.WriteLine($"flipped a bit in {flipped}");
+
+            var finding = cluster.StartAgain(damaged);
+            Assert.Equal(DamageFoundExitCode, await finding.WaitForExitAsync(PhaseTimeout, token));
+            Assert.NotEmpty(finding.LinesContaining("stored data is damaged"));
+            Assert.True(File.Exists(Path.Combine(cluster.DataDir(damaged), "DAMAGED")), "the member must mark its data directory");
+
+            await cluster.RestartAsync(damaged, token);
+            Assert.NotEmpty(cluster.Node(damaged).LinesContaining("rebuilt from the Raft log"));
+            Assert.True(Directory.Exists(Path.Combine(cluster.DataDir(damaged), "state.damaged")), "the damaged store is kept aside for inspection");
+            Assert.False(File.Exists(Path.Combine(cluster.DataDir(damaged), "DAMAGED")));
+
+            var size = await ClusterChecks.WaitForConvergenceAsync(cluster, everyone, PhaseTimeout, token);
+            Assert.Equal((ulong)(DigestsPerRequest * Requests), size);
+            await ClusterChecks.WaitForReceiptsAsync(cluster, damaged, load.Acknowledged, collector: null, PhaseTimeout, token);
+            var logProblems = await ClusterChecks.LogProblemsAsync(cluster.Client(damaged), size, token);
+            Assert.True(logProblems.Count == 0, string.Join("\n", logProblems));
+
+            // The rebuilt member takes new anchors like the others.
+            var more = new AnchorLoad();
+            await more.RunAsync(cluster.ClientOver([damaged]), cluster.Issuers[0], loops: 1, DigestsPerRequest, requestsPerLoopMax: 2, token);
+            Assert.Empty(more.Errors);
+            await ClusterChecks.WaitForReceiptsAsync(cluster, damaged, more.Acknowledged, collector: null, PhaseTimeout, token);
+        });
+    }
+}
