@@ -137,6 +137,7 @@ internal sealed class ChaosNetwork : IAsyncDisposable
         for (var i = 0; i < Members.Count; i++)
         {
             await IptablesAsync(i, "-F");
+            await IptablesAsync(i, "-t", "mangle", "-F");
             await Shell.TryRunAsync("ip", "netns", "exec", Members[i], "tc", "qdisc", "del", "dev", Interface, "root");
             await SetLinkAsync(i, up: true);
         }

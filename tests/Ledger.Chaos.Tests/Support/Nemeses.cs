@@ -38,6 +38,11 @@ internal sealed class Nemeses(ChaosCluster cluster, Random random, bool netem)
 
     private const string FillerName = "chaos-filler";
 
+    /// <summary>Rate of the delayed class when there is no netem, and its queue: about 2 s at that rate.</summary>
+    private const string SlowRate = "512kbit";
+
+    private const string SlowQueueBytes = "128000";
+
     /// <summary>Exit code of a process that died of SIGABRT (.NET aborts on an unhandled exception).</summary>
     private const int AbortExitCode = 134;
 
@@ -210,15 +215,50 @@ internal sealed class Nemeses(ChaosCluster cluster, Random random, bool netem)
 
     private async Task<ActiveFault> DelayAsync(int target)
     {
-        string[] discipline = netem
-            ? ["netem", "delay", "150ms", "100ms", "reorder", "10%"]
-            : ["tbf", "rate", "256kbit", "burst", "4kb", "latency", "2s"];
-        await Shell.InNamespaceAsync(cluster.Network.Members[target], "tc", ["qdisc", "add", "dev", ChaosNetwork.Interface, "root", .. discipline]);
+        var space = cluster.Network.Members[target];
+        if (netem)
+        {
+            string[] discipline = ["netem", "delay", "150ms", "100ms", "reorder", "10%"];
+            await Shell.InNamespaceAsync(space, "tc", ["qdisc", "add", "dev", ChaosNetwork.Interface, "root", .. discipline]);
+            return Fault(Delay, [target], Name(target), async () =>
+            {
+                await cluster.Network.HealAsync();
+                return "tc " + string.Join(' ', discipline);
+            });
+        }
+
+        // Without netem: an htb class with a slow rate and a queue of about 2 s delays what the member
+        // sends; a share of its packets, drawn at random by iptables, skips to a fast class and overtakes
+        // those queued, which is netem's reordering (some packets sent at once, the others delayed).
+        var overtaking = (0.10 + (random.NextDouble() * 0.15)).ToString("0.00", CultureInfo.InvariantCulture);
+        var device = ChaosNetwork.Interface;
+        await Shell.InNamespaceAsync(space, "tc", "qdisc", "add", "dev", device, "root", "handle", "1:", "htb", "default", "10");
+        await Shell.InNamespaceAsync(space, "tc", "class", "add", "dev", device, "parent", "1:", "classid", "1:10", "htb", "rate", SlowRate, "ceil", SlowRate, "quantum", "1514");
+        await Shell.InNamespaceAsync(space, "tc", "qdisc", "add", "dev", device, "parent", "1:10", "handle", "10:", "bfifo", "limit", SlowQueueBytes);
+        await Shell.InNamespaceAsync(space, "tc", "class", "add", "dev", device, "parent", "1:", "classid", "1:20", "htb", "rate", "100mbit", "quantum", "1514");
+        await cluster.Network.IptablesAsync(target, "-t", "mangle", "-A", "POSTROUTING", "-o", device,
+            "-m", "statistic", "--mode", "random", "--probability", overtaking, "-j", "CLASSIFY", "--set-class", "1:20");
         return Fault(Delay, [target], Name(target), async () =>
         {
+            var reordered = await OvertakenCountAsync(space);
             await cluster.Network.HealAsync();
-            return "tc " + string.Join(' ', discipline) + (netem ? "" : " (no netem in this kernel: delay by a rate limit with a deep queue)");
+            return $"htb {SlowRate} with a {SlowQueueBytes}-byte queue (about 2 s); {overtaking} of packets overtake it ({reordered}); no netem in this kernel";
         });
+    }
+
+    /// <summary>What the fast class sent, from <c>tc -s class show</c>: the packets that overtook the queue.</summary>
+    private static async Task<string> OvertakenCountAsync(string space)
+    {
+        var classes = await Shell.InNamespaceAsync(space, "tc", "-s", "class", "show", "dev", ChaosNetwork.Interface);
+        var fast = classes.IndexOf("class htb 1:20", StringComparison.Ordinal);
+        var sent = fast < 0 ? -1 : classes.IndexOf("Sent ", fast, StringComparison.Ordinal);
+        if (sent < 0)
+        {
+            return "fast class not found";
+        }
+
+        var words = classes[sent..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        return words.Length > 4 ? $"{words[3]} packets overtook" : "fast class unread";
     }
 
     private async Task<ActiveFault> DiskFullAsync()
