@@ -43,11 +43,25 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
             .SetBlockCache(Cache.CreateLru(BlockCacheBytes))
             .SetCacheIndexAndFilterBlocks(true)
             .SetPinL0FilterAndIndexBlocksInCache(true);
+        // RocksDB's default recovery (point in time) stops replaying the write-ahead log at the first
+        // damaged record and opens with what came before: synced writes after it (Raft entries and
+        // votes, acknowledged batches) would be forgotten without a word. A torn last record (a power
+        // loss in the middle of a write) is still tolerated; damage anywhere else refuses the open.
         var options = new DbOptions()
             .SetCreateIfMissing(true)
             .SetBlockBasedTableFactory(table)
-            .SetMaxBackgroundCompactions(2);
-        return new RocksDbKeyValueStore(RocksDb.Open(options, path), path, onCorruption);
+            .SetMaxBackgroundCompactions(2)
+            .SetWalRecoveryMode(Recovery.TolerateCorruptedTailRecords);
+        try
+        {
+            return new RocksDbKeyValueStore(RocksDb.Open(options, path), path, onCorruption);
+        }
+        catch (RocksDbException exception) when (IsCorruption(exception))
+        {
+            var damaged = new StorageCorruptException($"the store in {path} is damaged: {exception.Message}", exception);
+            onCorruption?.Invoke(damaged);
+            throw damaged;
+        }
     }
 
     /// <summary>The folder the database lives in.</summary>

@@ -61,4 +61,51 @@ public sealed class StoreDamageTests(ITestOutputHelper output)
             await ClusterChecks.WaitForReceiptsAsync(cluster, damaged, more.Acknowledged, collector: null, PhaseTimeout, token);
         });
     }
+
+    [Fact]
+    public async Task A_member_with_a_damaged_raft_log_stops_refuses_to_guess_and_is_replaced_by_the_operator()
+    {
+        await using var cluster = await LedgerCluster.StartAsync(memberCount: 3, issuerCount: 1, CancellationToken.None);
+        await cluster.RunAsync(TimeSpan.FromSeconds(180), async token =>
+        {
+            var everyone = Enumerable.Range(0, cluster.Count).ToArray();
+            var leader = await cluster.WaitForLeaderAsync(everyone, LedgerCluster.LeaderTimeout, token);
+            var damaged = everyone.First(i => i != leader);
+            var load = new AnchorLoad();
+            await load.RunAsync(cluster.All, cluster.Issuers[0], loops: 1, DigestsPerRequest, Requests, token);
+            Assert.Empty(load.Errors);
+            await ClusterChecks.WaitForConvergenceAsync(cluster, everyone, PhaseTimeout, token);
+
+            // kill -9: the Raft log's last entries and votes are in its write-ahead log only; a bit in the middle flips.
+            cluster.Kill(damaged);
+            var raftFolder = Path.Combine(cluster.DataDir(damaged), "raft");
+            var log = new DirectoryInfo(raftFolder).EnumerateFiles("*.log").OrderByDescending(file => file.Length).First();
+            await using (var stream = new FileStream(log.FullName, FileMode.Open, FileAccess.ReadWrite))
+            {
+                stream.Position = log.Length / 2;
+                var value = stream.ReadByte();
+                stream.Position = log.Length / 2;
+                stream.WriteByte((byte)(value ^ 0x04));
+            }
+
+            output.WriteLine($"flipped a bit in {log.Name} at {log.Length / 2} of {log.Length}");
+
+            // The open refuses the damaged log (the records after the damage would be forgotten otherwise).
+            var finding = cluster.StartAgain(damaged);
+            Assert.Equal(DamageFoundExitCode, await finding.WaitForExitAsync(PhaseTimeout, token));
+            Assert.Equal("raft", (await File.ReadAllLinesAsync(Path.Combine(cluster.DataDir(damaged), "DAMAGED"), token))[0]);
+
+            // Its own disk cannot repair a Raft log: the next start refuses and says what to do.
+            var refusing = cluster.StartAgain(damaged);
+            Assert.Equal(2, await refusing.WaitForExitAsync(PhaseTimeout, token));
+            Assert.NotEmpty(refusing.LinesContaining("start the member with an empty data directory"));
+
+            // The operator does so; the member rebuilds everything from the others.
+            cluster.WipeData(damaged);
+            await cluster.RestartAsync(damaged, token);
+            var size = await ClusterChecks.WaitForConvergenceAsync(cluster, everyone, PhaseTimeout, token);
+            Assert.Equal((ulong)(DigestsPerRequest * Requests), size);
+            await ClusterChecks.WaitForReceiptsAsync(cluster, damaged, load.Acknowledged, collector: null, PhaseTimeout, token);
+        });
+    }
 }
