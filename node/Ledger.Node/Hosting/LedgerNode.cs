@@ -52,7 +52,17 @@ internal sealed partial class LedgerNode : IAsyncDisposable
         var lastTimestampMs = State.Applied.TimestampMs;
         if (consortium.Members.Count == 1)
         {
-            _logStore = RocksDbKeyValueStore.Open(Path.Combine(files.DataDir, "log"), Damage.HandlerFor("log"));
+            try
+            {
+                _logStore = RocksDbKeyValueStore.Open(Path.Combine(files.DataDir, "log"), Damage.HandlerFor("log"));
+            }
+            catch
+            {
+                _archive.Dispose();
+                _store.Dispose();
+                throw;
+            }
+
             _localSequencer = new LocalSequencer(_logStore, State.Applied.BatchIndex, options.InFlightBatchesMax);
             _sequencer = _localSequencer;
             if (_localSequencer.Unapplied.Count > 0)

@@ -34,7 +34,8 @@ internal static class NodeProgram
         catch (Ledger.Storage.StorageCorruptException exception)
         {
             // Found while starting (the mark is written): the next start repairs or refuses, as below.
-            await Console.Error.WriteLineAsync("ledger-node: stored data is damaged, stopping: " + exception.Message);
+            await Console.Error.WriteLineAsync("ledger-node: stored data is damaged, stopping: " + exception.Message
+                + "; the next start repairs what it can rebuild and says what to do about the rest");
             return DamageFoundExitCode;
         }
 
@@ -45,9 +46,7 @@ internal static class NodeProgram
             if (ended == host.Node.Damage.Found)
             {
                 await Console.Error.WriteLineAsync("ledger-node: stored data is damaged, stopping: " + host.Node.Damage.Found.Exception?.InnerException?.Message
-                    + (host.Node.Replica is null
-                        ? "; restore the data directory from a backup"
-                        : "; the next start sets the damaged state store aside and rebuilds it from the Raft log"));
+                    + "; " + host.Node.Damage.NextStart(host.Node.Replica is not null));
                 return DamageFoundExitCode;
             }
 

@@ -26,9 +26,18 @@ internal sealed partial class StoreDamage(string dataDir, ILogger logger)
 
     private readonly TaskCompletionSource _found = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _reported;
+    private string? _store;
 
     /// <summary>Faults with the first damage found; the node must stop.</summary>
     public Task Found => _found.Task;
+
+    /// <summary>What the next start does about the damage found (for the message the process exits with).</summary>
+    public string NextStart(bool inConsortium) => (_store, inConsortium) switch
+    {
+        (StateStore, true) => "the next start sets the damaged state store aside and rebuilds it from the Raft log",
+        (_, true) => "its next start refuses: start the member with an empty data directory to rebuild it from the other members",
+        _ => "its next start refuses: restore the data directory from a backup",
+    };
 
     /// <summary>The handler a store named <paramref name="store"/> (its folder under the data directory) reports damage to.</summary>
     public Action<StorageCorruptException> HandlerFor(string store) => exception => Report(store, exception);
@@ -81,6 +90,7 @@ internal sealed partial class StoreDamage(string dataDir, ILogger logger)
             return;
         }
 
+        _store = store;
         LogDamaged(store, exception.Message);
         try
         {
