@@ -24,13 +24,7 @@ public sealed class StoreDamageTests(ITestOutputHelper output)
         await using var cluster = await LedgerCluster.StartAsync(memberCount: 3, issuerCount: 1, CancellationToken.None);
         await cluster.RunAsync(TimeSpan.FromSeconds(180), async token =>
         {
-            var everyone = Enumerable.Range(0, cluster.Count).ToArray();
-            var leader = await cluster.WaitForLeaderAsync(everyone, LedgerCluster.LeaderTimeout, token);
-            var damaged = everyone.First(i => i != leader);
-            var load = new AnchorLoad();
-            await load.RunAsync(cluster.All, cluster.Issuers[0], loops: 1, DigestsPerRequest, Requests, token);
-            Assert.Empty(load.Errors);
-            await ClusterChecks.WaitForConvergenceAsync(cluster, everyone, PhaseTimeout, token);
+            var (everyone, damaged, load) = await AnchorOnAllAsync(cluster, token);
 
             // A clean stop writes the state to table files; one bit is flipped in the middle of the largest.
             await cluster.Node(damaged).TerminateAsync(StopTimeout, token);
@@ -68,27 +62,12 @@ public sealed class StoreDamageTests(ITestOutputHelper output)
         await using var cluster = await LedgerCluster.StartAsync(memberCount: 3, issuerCount: 1, CancellationToken.None);
         await cluster.RunAsync(TimeSpan.FromSeconds(180), async token =>
         {
-            var everyone = Enumerable.Range(0, cluster.Count).ToArray();
-            var leader = await cluster.WaitForLeaderAsync(everyone, LedgerCluster.LeaderTimeout, token);
-            var damaged = everyone.First(i => i != leader);
-            var load = new AnchorLoad();
-            await load.RunAsync(cluster.All, cluster.Issuers[0], loops: 1, DigestsPerRequest, Requests, token);
-            Assert.Empty(load.Errors);
-            await ClusterChecks.WaitForConvergenceAsync(cluster, everyone, PhaseTimeout, token);
+            var (everyone, damaged, load) = await AnchorOnAllAsync(cluster, token);
 
             // kill -9: the Raft log's last entries and votes are in its write-ahead log only; a bit in the middle flips.
             cluster.Kill(damaged);
-            var raftFolder = Path.Combine(cluster.DataDir(damaged), "raft");
-            var log = new DirectoryInfo(raftFolder).EnumerateFiles("*.log").OrderByDescending(file => file.Length).First();
-            await using (var stream = new FileStream(log.FullName, FileMode.Open, FileAccess.ReadWrite))
-            {
-                stream.Position = log.Length / 2;
-                var value = stream.ReadByte();
-                stream.Position = log.Length / 2;
-                stream.WriteByte((byte)(value ^ 0x04));
-            }
-
-            output.WriteLine($"flipped a bit in {log.Name} at {log.Length / 2} of {log.Length}");
+            var flipped = TableDamage.FlipBitInLargestLog(Path.Combine(cluster.DataDir(damaged), "raft"), 0.5);
+            output.WriteLine($"flipped a bit in {flipped}");
 
             // The open refuses the damaged log (the records after the damage would be forgotten otherwise).
             var finding = cluster.StartAgain(damaged);
@@ -107,5 +86,17 @@ public sealed class StoreDamageTests(ITestOutputHelper output)
             Assert.Equal((ulong)(DigestsPerRequest * Requests), size);
             await ClusterChecks.WaitForReceiptsAsync(cluster, damaged, load.Acknowledged, collector: null, PhaseTimeout, token);
         });
+    }
+
+    /// <summary>Anchors a known load through every member and waits until they agree; returns them and a follower to damage.</summary>
+    private static async Task<(int[] Everyone, int Follower, AnchorLoad Load)> AnchorOnAllAsync(LedgerCluster cluster, CancellationToken token)
+    {
+        var everyone = Enumerable.Range(0, cluster.Count).ToArray();
+        var leader = await cluster.WaitForLeaderAsync(everyone, LedgerCluster.LeaderTimeout, token);
+        var load = new AnchorLoad();
+        await load.RunAsync(cluster.All, cluster.Issuers[0], loops: 1, DigestsPerRequest, Requests, token);
+        Assert.Empty(load.Errors);
+        await ClusterChecks.WaitForConvergenceAsync(cluster, everyone, PhaseTimeout, token);
+        return (everyone, everyone.First(i => i != leader), load);
     }
 }

@@ -80,26 +80,8 @@ public sealed class DamageTests : IDisposable
     [Fact]
     public void A_flipped_bit_in_the_middle_of_the_write_ahead_log_refuses_the_open_instead_of_forgetting_what_follows()
     {
-        var folder = Path.Combine(_dir.Path, "logged");
-        using (var store = RocksDbKeyValueStore.Open(folder))
-        {
-            // Synced one by one and never flushed: the records live in the write-ahead log only.
-            for (var i = 0; i < 1_000; i++)
-            {
-                using var batch = store.CreateBatch();
-                batch.Put(Key(i), Value(i));
-                store.Write(batch, sync: true);
-            }
-        }
-
-        var log = new DirectoryInfo(folder).EnumerateFiles("*.log").OrderByDescending(file => file.Length).First();
-        using (var stream = new FileStream(log.FullName, FileMode.Open, FileAccess.ReadWrite))
-        {
-            stream.Position = log.Length / 2;
-            var value = stream.ReadByte();
-            stream.Position = log.Length / 2;
-            stream.WriteByte((byte)(value ^ 0x04));
-        }
+        var folder = WriteSyncedOneByOne("logged", 1_000);
+        TableDamage.FlipBitInLargestLog(folder, 0.5);
 
         var refused = Assert.Throws<StorageCorruptException>(() => RocksDbKeyValueStore.Open(folder, _reported.Add));
         Assert.Contains("Corruption", refused.Message, StringComparison.Ordinal);
@@ -109,16 +91,7 @@ public sealed class DamageTests : IDisposable
     [Fact]
     public void A_write_ahead_log_cut_short_inside_its_last_record_opens_with_every_record_before()
     {
-        var folder = Path.Combine(_dir.Path, "torn");
-        using (var store = RocksDbKeyValueStore.Open(folder))
-        {
-            for (var i = 0; i < 100; i++)
-            {
-                using var batch = store.CreateBatch();
-                batch.Put(Key(i), Value(i));
-                store.Write(batch, sync: true);
-            }
-        }
+        var folder = WriteSyncedOneByOne("torn", 100);
 
         // A power loss in the middle of the last write: its record is incomplete.
         var log = new DirectoryInfo(folder).EnumerateFiles("*.log").OrderByDescending(file => file.Length).First();
@@ -131,6 +104,21 @@ public sealed class DamageTests : IDisposable
         Assert.Equal(99, reopened.Scan(Key(0), Key(100)).Count());
         Assert.Null(reopened.Get(Key(99)));
         Assert.Empty(_reported);
+    }
+
+    /// <summary>Records synced one by one and never flushed: they live in the write-ahead log only.</summary>
+    private string WriteSyncedOneByOne(string name, int count)
+    {
+        var folder = Path.Combine(_dir.Path, name);
+        using var store = RocksDbKeyValueStore.Open(folder);
+        for (var i = 0; i < count; i++)
+        {
+            using var batch = store.CreateBatch();
+            batch.Put(Key(i), Value(i));
+            store.Write(batch, sync: true);
+        }
+
+        return folder;
     }
 
     private RocksDbKeyValueStore Fill(bool damage)

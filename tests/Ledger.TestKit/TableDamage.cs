@@ -1,23 +1,29 @@
 namespace Ledger.TestKit;
 
-/// <summary>Damage to a stopped store's files, as a failing disk would do it: one bit flipped in a table file.</summary>
+/// <summary>Damage to a stopped store's files, as a failing disk would do it: one bit flipped in a RocksDB file.</summary>
 public static class TableDamage
 {
     /// <summary>
-    /// Flips one bit in the largest RocksDB table file (<c>*.sst</c>) under <paramref name="storeFolder"/>,
-    /// at <paramref name="fraction"/> of its length (the data blocks come first; the index and the footer
-    /// sit at the end). Returns "file@offset" for messages. Throws when the folder holds no table file.
+    /// Flips one bit in the largest table file (<c>*.sst</c>) under <paramref name="storeFolder"/>, at
+    /// <paramref name="fraction"/> of its length (the data blocks come first; the index and the footer sit
+    /// at the end). Returns "file@offset" for messages.
     /// </summary>
-    public static string FlipBitInLargestTable(string storeFolder, double fraction)
+    public static string FlipBitInLargestTable(string storeFolder, double fraction) => FlipBitInLargest(storeFolder, "*.sst", fraction);
+
+    /// <summary>Flips one bit in the largest write-ahead log file (<c>*.log</c>) under <paramref name="storeFolder"/>, at <paramref name="fraction"/> of its length.</summary>
+    public static string FlipBitInLargestLog(string storeFolder, double fraction) => FlipBitInLargest(storeFolder, "*.log", fraction);
+
+    private static string FlipBitInLargest(string storeFolder, string pattern, double fraction)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(fraction, 0.0);
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(fraction, 1.0);
-        var table = Directory.EnumerateFiles(storeFolder, "*.sst")
-            .Select(file => new FileInfo(file))
-            .OrderByDescending(file => file.Length)
-            .FirstOrDefault() ?? throw new InvalidOperationException($"{storeFolder} holds no table file (*.sst)");
-        var offset = (long)(table.Length * fraction);
-        using (var stream = new FileStream(table.FullName, FileMode.Open, FileAccess.ReadWrite))
+        var file = Directory.EnumerateFiles(storeFolder, pattern)
+            .Select(path => new FileInfo(path))
+            .Where(info => info.Length > 0)
+            .OrderByDescending(info => info.Length)
+            .FirstOrDefault() ?? throw new InvalidOperationException($"{storeFolder} holds no file {pattern} with data");
+        var offset = (long)(file.Length * fraction);
+        using (var stream = new FileStream(file.FullName, FileMode.Open, FileAccess.ReadWrite))
         {
             stream.Position = offset;
             var value = stream.ReadByte();
@@ -25,6 +31,6 @@ public static class TableDamage
             stream.WriteByte((byte)(value ^ 0x10));
         }
 
-        return $"{table.Name}@{offset}";
+        return $"{file.Name}@{offset} of {file.Length}";
     }
 }
