@@ -113,6 +113,49 @@ public sealed class StoreDamageTests
         }
     }
 
+    [Fact]
+    public async Task A_client_that_meets_data_loss_on_one_member_gets_its_receipts_from_another()
+    {
+        await using var consortium = await InProcessConsortium.StartAsync(3);
+        var leader = await consortium.WaitForLeaderAsync(FoundWithin);
+        var damaged = (leader + 1) % consortium.Count;
+        var digests = new List<byte[]>();
+        for (var i = 0; i < Digests / 1_000; i++)
+        {
+            var batch = Enumerable.Range(0, 1_000).Select(_ => RandomNumberGenerator.GetBytes(32)).ToArray();
+            await consortium.Client(leader).AnchorAsync(LedgerClient.BuildAnchorRequest(consortium.Consortium.Origin, consortium.Issuer, batch, includeReceipts: false));
+            digests.AddRange(batch);
+        }
+
+        while (consortium.Host(damaged).Node.State.TreeSize < Digests)
+        {
+            await Task.Delay(20);
+        }
+
+        await consortium.StopAsync(damaged);
+        TableDamage.FlipBitInLargestTable(Path.Combine(consortium.DataDir(damaged), StoreDamage.StateStore), 0.5);
+        await consortium.StartAsync(damaged, wipeData: false, "--scrub-interval-minutes", "0");
+
+        // The damaged member first: its answer is DATA_LOSS for the pages that meet the damage, and the client moves on.
+        using var client = new LedgerClient(
+            [new Uri(consortium.Consortium.Members[damaged].Address!), new Uri(consortium.Consortium.Members[leader].Address!)],
+            new LedgerClientOptions(TimeSpan.FromSeconds(10), AttemptsMax: 2, RetryDelay: TimeSpan.FromMilliseconds(10)));
+        var verifier = new Sdk.ReceiptVerifier(consortium.Consortium);
+        var receipts = new List<string?>();
+        foreach (var page in digests.Chunk(100))
+        {
+            receipts.AddRange(await client.GetReceiptsAsync(page, consortium.Issuer.Name));
+        }
+
+        await Assert.ThrowsAsync<StorageCorruptException>(() => consortium.Host(damaged).Node.Damage.Found.WaitAsync(FoundWithin));
+        Assert.Equal(Digests, receipts.Count);
+        for (var i = 0; i < Digests; i++)
+        {
+            var verification = verifier.Verify(receipts[i] ?? throw new InvalidOperationException($"no receipt for digest {i}"), digests[i]);
+            Assert.True(verification.IsValid, verification.Reason);
+        }
+    }
+
     [Theory]
     [InlineData("-1")]
     [InlineData("10081")]

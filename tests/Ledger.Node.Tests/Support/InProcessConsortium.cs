@@ -112,7 +112,7 @@ internal sealed class InProcessConsortium : IAsyncDisposable
     }
 
     /// <summary>Starts a stopped member again on its data directory (or on an empty one, when <paramref name="wipeData"/>).</summary>
-    public async Task StartAsync(int member, bool wipeData = false)
+    public async Task StartAsync(int member, bool wipeData = false, params string[] extraArguments)
     {
         Assert.Null(_hosts[member]);
         var dataDir = Path.Combine(_dir.Path, Consortium.Members[member].Id);
@@ -121,8 +121,11 @@ internal sealed class InProcessConsortium : IAsyncDisposable
             Directory.Delete(dataDir, recursive: true);
         }
 
-        _hosts[member] = await NodeHost.StartAsync(Arguments(member), TextWriter.Null);
+        _hosts[member] = await NodeHost.StartAsync([.. Arguments(member), .. extraArguments], TextWriter.Null);
     }
+
+    /// <summary>The data directory of <paramref name="member"/>.</summary>
+    public string DataDir(int member) => Path.Combine(_dir.Path, Consortium.Members[member].Id);
 
     public async ValueTask DisposeAsync()
     {
