@@ -254,7 +254,7 @@ internal sealed class Nemeses(ChaosCluster cluster, Random random, bool netem)
         var sent = fast < 0 ? -1 : classes.IndexOf("Sent ", fast, StringComparison.Ordinal);
         if (sent < 0)
         {
-            return "fast class not found";
+            return "its shaping was already removed, by the heal of a fault in force with it";
         }
 
         var words = classes[sent..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
