@@ -37,14 +37,23 @@ public static class ProcessRunner
     }
 
     /// <summary>Runs `dotnet dll arguments...` and waits for it to exit.</summary>
-    public static async Task<ProcessResult> RunDotnetAsync(string dll, IEnumerable<string> arguments, string? workingDirectory, TimeSpan? deadline = null)
-    {
-        var start = StartInfo("dotnet", [dll, .. arguments], workingDirectory);
+    public static Task<ProcessResult> RunDotnetAsync(string dll, IEnumerable<string> arguments, string? workingDirectory, TimeSpan? deadline = null) =>
+        RunAsync("dotnet", [dll, .. arguments], workingDirectory, deadline ?? DefaultDeadline);
 
-        using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start dotnet");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(deadline ?? DefaultDeadline);
+    /// <summary>
+    /// Runs <paramref name="fileName"/> with <paramref name="arguments"/> and waits for it to exit; kills it
+    /// and throws <see cref="TimeoutException"/> when <paramref name="deadline"/> passes first.
+    /// </summary>
+    public static async Task<ProcessResult> RunAsync(
+        string fileName, IReadOnlyList<string> arguments, string? workingDirectory, TimeSpan deadline, CancellationToken cancellationToken = default)
+    {
+        var start = StartInfo(fileName, arguments, workingDirectory);
+
+        using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start " + fileName);
+        var stdout = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
+        var stderr = process.StandardError.ReadToEndAsync(CancellationToken.None);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(deadline);
         try
         {
             await process.WaitForExitAsync(timeout.Token);
@@ -52,7 +61,8 @@ public static class ProcessRunner
         catch (OperationCanceledException)
         {
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{dll} {string.Join(' ', arguments)} did not finish in time");
+            cancellationToken.ThrowIfCancellationRequested();
+            throw new TimeoutException($"{fileName} {string.Join(' ', arguments)} did not finish in time");
         }
 
         return new ProcessResult(process.ExitCode, await stdout, await stderr);
