@@ -3,6 +3,7 @@ using Grpc.Core;
 using Ledger.Cluster.Tests.Support;
 using Ledger.Sdk;
 using Ledger.Sdk.Client;
+using Ledger.TestKit;
 using Xunit.Abstractions;
 
 namespace Ledger.Cluster.Tests;
@@ -102,7 +103,7 @@ public sealed class NonMemberTests(ITestOutputHelper output)
         });
     }
 
-    private sealed record Impostor(string Name, Uri Address, NodeProcess Node);
+    private sealed record Impostor(string Name, Uri Address, LedgerProcess Node);
 
     /// <summary>
     /// A node whose consortium file has the real origin, issuers and members, except that it lists itself:

@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using Ledger.Hostile.Tests.Support;
 using Ledger.Sdk.Client;
+using Ledger.TestKit;
 using Xunit.Abstractions;
 
 namespace Ledger.Hostile.Tests;
@@ -238,7 +239,7 @@ public sealed class ConnectionTests(SingleNodeFixture fixture, ITestOutputHelper
     }
 
     /// <summary>Once the clients are gone the node holds about as many descriptors as before (polled, bounded).</summary>
-    private static async Task AssertDescriptorsReleasedAsync(NodeProcess node, int before, CancellationToken cancellationToken)
+    private static async Task AssertDescriptorsReleasedAsync(LedgerProcess node, int before, CancellationToken cancellationToken)
     {
         const int slack = 64;
         var now = node.OpenDescriptors();

@@ -60,11 +60,11 @@ public sealed class LeadershipRaceTests(ITestOutputHelper output)
             var load = Task.WhenAll(Enumerable.Range(0, Loops).Select(_ => Task.Run(LoopAsync, token)));
 
             await Task.Delay(1_000, token);
-            await ledger.Node(firstLeader).SignalAsync("-STOP", token);
+            await ledger.Node(firstLeader).PauseAsync(token);
             var others = everyone.Where(i => i != firstLeader).ToArray();
             var secondLeader = await ledger.WaitForLeaderAsync(others, token);
             await Task.Delay(1_000, token);
-            await ledger.Node(firstLeader).SignalAsync("-CONT", token);
+            await ledger.Node(firstLeader).ResumeAsync(token);
             await Task.Delay(1_000, token);
             ledger.Node(secondLeader).Kill();
             var survivors = everyone.Where(i => i != secondLeader).ToArray();

@@ -26,9 +26,12 @@ internal sealed class ChaosCluster : IAsyncDisposable
 
     private const int LogLinesShown = 40;
 
+    /// <summary>Lines of output kept per process; older lines are dropped (and counted).</summary>
+    private const int OutputLinesMax = 3_000;
+
     private readonly TempDirectory _directory;
-    private readonly ChaosProcess?[] _nodes;
-    private readonly List<ChaosProcess> _all = [];
+    private readonly LedgerProcess?[] _nodes;
+    private readonly List<LedgerProcess> _all = [];
     private readonly string[] _extraArguments;
     private readonly int[] _starts;
 
@@ -55,7 +58,7 @@ internal sealed class ChaosCluster : IAsyncDisposable
         ConsortiumPath = Path.Combine(_directory.Path, "consortium.json");
         File.WriteAllText(ConsortiumPath, Consortium.ToJson());
         SmallDiskMember = smallDiskMember;
-        _nodes = new ChaosProcess?[memberCount];
+        _nodes = new LedgerProcess?[memberCount];
         _extraArguments = new string[memberCount];
         _starts = new int[memberCount];
     }
@@ -109,7 +112,7 @@ internal sealed class ChaosCluster : IAsyncDisposable
             {
                 if (!await cluster.WaitListeningAsync(i, cancellationToken))
                 {
-                    throw new InvalidOperationException($"{MemberName(i)} did not start:\n{cluster.Node(i).Tail(LogLinesShown)}");
+                    throw new InvalidOperationException($"{MemberName(i)} did not start:\n{cluster.Node(i).TailText(LogLinesShown)}");
                 }
             }
 
@@ -122,7 +125,7 @@ internal sealed class ChaosCluster : IAsyncDisposable
         }
     }
 
-    public ChaosProcess Node(int index) => _nodes[index] ?? throw new InvalidOperationException($"{MemberName(index)} was never started");
+    public LedgerProcess Node(int index) => _nodes[index] ?? throw new InvalidOperationException($"{MemberName(index)} was never started");
 
     public string DataDir(int index) => Path.Combine(_directory.Path, "data-" + MemberName(index));
 
@@ -142,7 +145,7 @@ internal sealed class ChaosCluster : IAsyncDisposable
             "--listen", Addresses[index], "--allow-plaintext", "true",
             .. (_extraArguments[index] ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries),
         ];
-        var node = ChaosProcess.Start(Network.Members[index], Path.Combine(ProgramCopy("node"), Path.GetFileName(NodeDll)), arguments, _directory.Path, $"{MemberName(index)} (start {_starts[index]})");
+        var node = StartInNamespace(Network.Members[index], Path.Combine(ProgramCopy("node"), Path.GetFileName(NodeDll)), arguments, $"{MemberName(index)} (start {_starts[index]})");
         lock (_all)
         {
             _all.Add(node);
@@ -159,7 +162,7 @@ internal sealed class ChaosCluster : IAsyncDisposable
     }
 
     public Task<bool> WaitListeningAsync(int index, CancellationToken cancellationToken) =>
-        Node(index).WaitForLineAsync("listening on", StartTimeout, cancellationToken);
+        Node(index).TryWaitForLineAsync("listening on", StartTimeout, cancellationToken);
 
     /// <summary>Deletes everything in a killed member's data folder (the folder itself stays: it may be a mount point).</summary>
     public void WipeData(int index)
@@ -183,9 +186,9 @@ internal sealed class ChaosCluster : IAsyncDisposable
     }
 
     /// <summary>Runs the chaos tool in the client namespace.</summary>
-    public ChaosProcess StartTool(string label, params string[] arguments)
+    public LedgerProcess StartTool(string label, params string[] arguments)
     {
-        var tool = ChaosProcess.Start(Network.Client, Path.Combine(ProgramCopy("tool"), Path.GetFileName(ToolDll)), arguments, _directory.Path, label);
+        var tool = StartInNamespace(Network.Client, Path.Combine(ProgramCopy("tool"), Path.GetFileName(ToolDll)), arguments, label);
         lock (_all)
         {
             _all.Add(tool);
@@ -203,7 +206,7 @@ internal sealed class ChaosCluster : IAsyncDisposable
             foreach (var process in _all)
             {
                 var state = process.HasExited ? "exited " + process.ExitCode.ToString(CultureInfo.InvariantCulture) : "running";
-                text.Append(CultureInfo.InvariantCulture, $"--- {process.Label} ({state}):\n{process.Tail(LogLinesShown)}\n");
+                text.Append(CultureInfo.InvariantCulture, $"--- {process.Label} ({state}):\n{process.TailText(LogLinesShown)}\n");
             }
         }
 
@@ -242,6 +245,10 @@ internal sealed class ChaosCluster : IAsyncDisposable
         await Network.DisposeAsync();
         _directory.Dispose();
     }
+
+    /// <summary>Starts <c>ip netns exec NS dotnet dll arguments...</c> in the cluster's folder.</summary>
+    private LedgerProcess StartInNamespace(string networkNamespace, string dll, IEnumerable<string> arguments, string label) =>
+        LedgerProcess.Start(dll, arguments, _directory.Path, label, OutputLinesMax, ["ip", "netns", "exec", networkNamespace]);
 
     private string ProgramCopy(string name) => Path.Combine(_directory.Path, "bin-" + name);
 

@@ -93,7 +93,7 @@ internal sealed class Nemeses(ChaosCluster cluster, Random random, bool netem)
             // abort (SIGABRT, 134: an unhandled exception) is a crash whatever the cause.
             var exitCode = cluster.Node(i).ExitCode;
             var caused = ExpectedExits.Contains(i) && exitCode != AbortExitCode;
-            Exits.Add($"{ChaosCluster.MemberName(i)} exited with {exitCode} ({(caused ? "caused by a fault" : "NOT caused by a fault")}):\n{cluster.Node(i).Tail(25)}");
+            Exits.Add($"{ChaosCluster.MemberName(i)} exited with {exitCode} ({(caused ? "caused by a fault" : "NOT caused by a fault")}):\n{cluster.Node(i).TailText(25)}");
             notes.Add($"{ChaosCluster.MemberName(i)} had exited ({cluster.Node(i).ExitCode}): " + await StartOrReplaceAsync(i, cancellationToken));
         }
 
@@ -120,10 +120,10 @@ internal sealed class Nemeses(ChaosCluster cluster, Random random, bool netem)
             return Fault(Pause, [target], Name(target), () => Task.FromResult("it was not running"));
         }
 
-        await node.SignalAsync("-STOP");
+        await node.PauseAsync(CancellationToken.None);
         return Fault(Pause, [target], Name(target), async () =>
         {
-            await node.SignalAsync("-CONT");
+            await node.ResumeAsync(CancellationToken.None);
             return "SIGSTOP, then SIGCONT";
         });
     }
@@ -350,7 +350,7 @@ internal sealed class Nemeses(ChaosCluster cluster, Random random, bool netem)
         if (cluster.Node(member).HasExited && cluster.Node(member).ExitCode == DamageFoundExitCode)
         {
             // It found damage (a scrub at start) and stopped; its next start rebuilds the state store from its Raft log.
-            var found = cluster.Node(member).Tail(3).Trim();
+            var found = cluster.Node(member).TailText(3).Trim();
             if (await cluster.RestartAsync(member, cancellationToken) && !await ExitsSoonAsync(member, cancellationToken))
             {
                 return $"it found the damage and stopped ({found}); started again, it rebuilt its state";
@@ -359,7 +359,7 @@ internal sealed class Nemeses(ChaosCluster cluster, Random random, bool netem)
 
         var refused = cluster.Node(member);
         var reason = refused.HasExited ? $"exit {refused.ExitCode}" : "it never listened";
-        var lastLines = refused.Tail(6);
+        var lastLines = refused.TailText(6);
         refused.Kill();
         cluster.WipeData(member);
         ExpectedExits.Remove(member);

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Ledger.TestKit;
 
 namespace Ledger.Chaos.Tests.Support;
@@ -20,21 +19,8 @@ internal static class Shell
     /// <summary>Runs a command; returns its exit code and output (stdout then stderr).</summary>
     public static async Task<(int ExitCode, string Output)> TryRunAsync(string fileName, params string[] arguments)
     {
-        using var process = Process.Start(ProcessRunner.StartInfo(fileName, arguments)) ?? throw new InvalidOperationException("could not start " + fileName);
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(CommandDeadline);
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{fileName} {string.Join(' ', arguments)} did not finish");
-        }
-
-        return (process.ExitCode, (await stdout) + (await stderr));
+        var result = await ProcessRunner.RunAsync(fileName, arguments, workingDirectory: null, CommandDeadline);
+        return (result.ExitCode, result.StandardOutput + result.StandardError);
     }
 
     /// <summary>Runs a command inside a network namespace.</summary>

@@ -41,8 +41,8 @@ internal sealed class LedgerCluster : IAsyncDisposable
     private readonly TempDirectory _directory;
     private readonly string[] _memberKeyPaths;
     private readonly int[] _ports;
-    private readonly NodeProcess?[] _nodes;
-    private readonly List<NodeProcess> _allProcesses = [];
+    private readonly LedgerProcess?[] _nodes;
+    private readonly List<LedgerProcess> _allProcesses = [];
     private readonly int[] _starts;
     private readonly LedgerClient[] _clients;
     private readonly LedgerClient[] _probes;
@@ -76,7 +76,7 @@ internal sealed class LedgerCluster : IAsyncDisposable
         ConsortiumPath = _directory.File("consortium.json");
         File.WriteAllText(ConsortiumPath, Consortium.ToJson());
         MemberIds = [.. memberKeys.Select(key => key.Name)];
-        _nodes = new NodeProcess?[memberCount];
+        _nodes = new LedgerProcess?[memberCount];
         _starts = new int[memberCount];
         _clients = [.. Addresses.Select(address => new LedgerClient([address], ClientOptions))];
         _probes = [.. Addresses.Select(address => new LedgerClient([address], ProbeOptions))];
@@ -144,7 +144,7 @@ internal sealed class LedgerCluster : IAsyncDisposable
         return client;
     }
 
-    public NodeProcess Node(int index) => _nodes[index] ?? throw new InvalidOperationException($"{MemberIds[index]} was never started");
+    public LedgerProcess Node(int index) => _nodes[index] ?? throw new InvalidOperationException($"{MemberIds[index]} was never started");
 
     public int IndexOf(string memberId)
     {
@@ -176,7 +176,7 @@ internal sealed class LedgerCluster : IAsyncDisposable
     }
 
     /// <summary>Starts member <paramref name="index"/> again (killing it first if needed) without waiting: it may stop on its own.</summary>
-    public NodeProcess StartAgain(int index, params string[] extraArguments)
+    public LedgerProcess StartAgain(int index, params string[] extraArguments)
     {
         _nodes[index]?.Kill();
         StartProcess(index, extraArguments);
@@ -198,9 +198,9 @@ internal sealed class LedgerCluster : IAsyncDisposable
     /// Starts another <c>ledger-node</c> (not a member of this cluster: an outsider with files of its own);
     /// its output joins the logs and it is killed with the cluster.
     /// </summary>
-    public NodeProcess StartOutsider(string label, IEnumerable<string> args)
+    public LedgerProcess StartOutsider(string label, IEnumerable<string> args)
     {
-        var node = NodeProcess.Start(NodeDll, args, _directory.Path, label);
+        var node = LedgerProcess.Start(NodeDll, args, _directory.Path, label);
         lock (_allProcesses)
         {
             _allProcesses.Add(node);
@@ -277,7 +277,7 @@ internal sealed class LedgerCluster : IAsyncDisposable
     public string DescribeLogs()
     {
         var text = new StringBuilder();
-        List<NodeProcess> processes;
+        List<LedgerProcess> processes;
         lock (_allProcesses)
         {
             processes = [.. _allProcesses];
@@ -322,7 +322,7 @@ internal sealed class LedgerCluster : IAsyncDisposable
             client.Dispose();
         }
 
-        List<NodeProcess> processes;
+        List<LedgerProcess> processes;
         lock (_allProcesses)
         {
             processes = [.. _allProcesses];
@@ -401,7 +401,7 @@ internal sealed class LedgerCluster : IAsyncDisposable
     }
 
     /// <summary>With <c>LEDGER_CLUSTER_LOG_DIR</c> set, writes each process's captured output there (one file per process).</summary>
-    private async Task KeepLogsAsync(List<NodeProcess> processes)
+    private async Task KeepLogsAsync(List<LedgerProcess> processes)
     {
         var folder = Environment.GetEnvironmentVariable(LogFolderVariable);
         if (string.IsNullOrEmpty(folder))
@@ -429,7 +429,7 @@ internal sealed class LedgerCluster : IAsyncDisposable
         var dataDir = DataDir(index);
         Directory.CreateDirectory(dataDir);
         _starts[index]++;
-        var node = NodeProcess.Start(
+        var node = LedgerProcess.Start(
             NodeDll,
             [.. NodeArguments(dataDir, ConsortiumPath, _memberKeyPaths[index], _ports[index]), .. extraArguments ?? []],
             _directory.Path,

@@ -27,12 +27,15 @@ internal sealed class HostileLedger : IAsyncDisposable
     /// <summary>A generous bound on how much an attack may grow a node's resident memory.</summary>
     public const long ResidentGrowthMax = 384L * 1024 * 1024;
 
+    /// <summary>Lines of output kept per process; older lines are dropped (and counted).</summary>
+    private const int OutputLinesMax = 2_000;
+
     private static readonly LedgerClientOptions ClientOptions = new(TimeSpan.FromSeconds(10), 3, TimeSpan.FromMilliseconds(200));
     private static readonly LedgerClientOptions ProbeOptions = new(TimeSpan.FromSeconds(2), 1, TimeSpan.FromMilliseconds(50));
 
     private readonly TempDirectory _directory = new("ledger-hostile");
-    private readonly NodeProcess?[] _nodes;
-    private readonly List<NodeProcess> _processes = [];
+    private readonly LedgerProcess?[] _nodes;
+    private readonly List<LedgerProcess> _processes = [];
     private readonly LedgerClient[] _clients;
     private readonly LedgerClient[] _probes;
     private readonly GrpcChannel[] _channels;
@@ -58,7 +61,7 @@ internal sealed class HostileLedger : IAsyncDisposable
             [new ConsortiumIssuer(Issuer.Name, Issuer.Verifier, "Test issuer")]);
         ConsortiumPath = _directory.File("consortium.json");
         File.WriteAllText(ConsortiumPath, Consortium.ToJson());
-        _nodes = new NodeProcess?[memberCount];
+        _nodes = new LedgerProcess?[memberCount];
         _clients = [.. Addresses.Select(address => new LedgerClient([address], ClientOptions))];
         _probes = [.. Addresses.Select(address => new LedgerClient([address], ProbeOptions))];
         _channels = [.. Addresses.Select(address => GrpcChannel.ForAddress(address, new GrpcChannelOptions { MaxReceiveMessageSize = 16 * 1024 * 1024 }))];
@@ -105,7 +108,7 @@ internal sealed class HostileLedger : IAsyncDisposable
         }
     }
 
-    public NodeProcess Node(int index) => _nodes[index] ?? throw new InvalidOperationException($"member {index} was never started");
+    public LedgerProcess Node(int index) => _nodes[index] ?? throw new InvalidOperationException($"member {index} was never started");
 
     public LedgerClient Client(int index) => _clients[index];
 
@@ -115,9 +118,9 @@ internal sealed class HostileLedger : IAsyncDisposable
     public int Port(int index) => Addresses[index].Port;
 
     /// <summary>Starts another process of <c>ledger-node</c> with files of its own; killed with the ledger.</summary>
-    public NodeProcess StartOutsider(string label, IEnumerable<string> args)
+    public LedgerProcess StartOutsider(string label, IEnumerable<string> args)
     {
-        var node = NodeProcess.Start(args, _directory.Path, label);
+        var node = LedgerProcess.Start(NodeDll, args, _directory.Path, label, OutputLinesMax);
         lock (_processes)
         {
             _processes.Add(node);
@@ -301,14 +304,18 @@ internal sealed class HostileLedger : IAsyncDisposable
         }
     }
 
+    private static string NodeDll => RepositoryPaths.ProgramDll("node/Ledger.Node", "ledger-node");
+
     private void StartMember(int index)
     {
         var dataDir = _directory.File("data-" + MemberKeys[index].Name);
         Directory.CreateDirectory(dataDir);
-        var node = NodeProcess.Start(
+        var node = LedgerProcess.Start(
+            NodeDll,
             ["--data-dir", dataDir, "--consortium", ConsortiumPath, "--member-key", _memberKeyPaths[index], "--listen", Addresses[index].ToString().TrimEnd('/')],
             _directory.Path,
-            MemberKeys[index].Name);
+            MemberKeys[index].Name,
+            OutputLinesMax);
         lock (_processes)
         {
             _processes.Add(node);
