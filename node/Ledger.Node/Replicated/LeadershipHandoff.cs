@@ -52,7 +52,9 @@ internal sealed partial class LeadershipHandoff(LedgerNode node, ILogger<Leaders
 
     public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    [LoggerMessage(EventId = 7201, Level = LogLevel.Information, Message = "stopping: leadership handed to {Successor}")]
+    // Stepping down is what this member sees: the election the transfer starts is usually won by the
+    // member asked, but another one whose own timeout fired at the same moment may win it.
+    [LoggerMessage(EventId = 7201, Level = LogLevel.Information, Message = "stopping: leadership handed to {Successor}, which started an election")]
     private partial void LogHandedOff(string successor);
 
     [LoggerMessage(EventId = 7202, Level = LogLevel.Warning, Message = "stopping: {Successor} was asked to take over but had not within {WaitMs} ms; the others elect a leader after their timeout")]
