@@ -62,7 +62,7 @@ public sealed class StoreDamageTests
             Assert.Contains("was found damaged", refused.Message, StringComparison.Ordinal);
             Assert.Contains("restore", refused.Message, StringComparison.Ordinal);
             Assert.True(File.Exists(Path.Combine(node.DataDir, StoreDamage.MarkName)), "the mark must stay until the operator acts");
-            Assert.False(Directory.Exists(Path.Combine(node.DataDir, StoreDamage.SetAsideName)), "a one-member ledger must not set its only copy aside");
+            Assert.True(Directory.Exists(Path.Combine(node.DataDir, StoreDamage.StateStore)), "a one-member ledger must keep its only copy");
         }
         finally
         {

@@ -168,11 +168,22 @@ internal sealed partial class LedgerNode : IAsyncDisposable
         }
     }
 
-    /// <summary>Waits until every batch that was in the log at start is applied and a checkpoint covers the tree.</summary>
+    /// <summary>
+    /// How long a consortium member replays its own log before it listens anyway. A member whose state
+    /// store is rebuilt applies the whole log again; until it listens it neither votes nor takes
+    /// entries, so a long replay goes on in the background while it serves as a follower that lags.
+    /// </summary>
+    public static readonly TimeSpan MemberReplayBeforeListeningMax = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Waits until every batch that was in the log at start is applied and a checkpoint covers the tree
+    /// (a consortium member: at most <see cref="MemberReplayBeforeListeningMax"/>, then it goes on applying while serving).
+    /// </summary>
     public async Task WaitReadyAsync(CancellationToken cancellationToken)
     {
         var target = Math.Max(_sequencer.RecoveredCommitIndex, State.Applied.BatchIndex);
-        while (AppliedLogIndex < target)
+        var started = Stopwatch.GetTimestamp();
+        while (AppliedLogIndex < target && (Replica is null || Stopwatch.GetElapsedTime(started) < MemberReplayBeforeListeningMax))
         {
             if (Damage.Found.IsFaulted)
             {

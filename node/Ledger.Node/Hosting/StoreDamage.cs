@@ -8,8 +8,8 @@ namespace Ledger.Node.Hosting;
 /// What the node does when a store's checksums show damage: it never serves from damaged data. The
 /// first damage found is written to a mark file in the data directory (which store, what RocksDB
 /// said), logged (event 5), and the node stops (<see cref="Found"/>; the process exits with 3). At the
-/// next start, <see cref="RepairAtStart"/> reads the mark: a consortium member sets its damaged state
-/// store aside and rebuilds it by applying its Raft log again (the log is kept whole); damage in the
+/// next start, <see cref="RepairAtStart"/> reads the mark: a consortium member deletes its damaged state
+/// store and rebuilds it by applying its Raft log again (the log is kept whole); damage in the
 /// Raft log itself, or on a one-member ledger (whose batch log is truncated once applied), is for the
 /// operator, and the node refuses to start with a message saying what to do.
 /// </summary>
@@ -21,8 +21,6 @@ internal sealed partial class StoreDamage(string dataDir, ILogger logger)
     /// <summary>The applied state (leaves, tiles, digest index): rebuilt from the Raft log in a consortium.</summary>
     public const string StateStore = "state";
 
-    /// <summary>Folder a damaged state store is moved to at the next start (one is kept, for inspection).</summary>
-    public const string SetAsideName = "state.damaged";
 
     private readonly TaskCompletionSource _found = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _reported;
@@ -34,7 +32,7 @@ internal sealed partial class StoreDamage(string dataDir, ILogger logger)
     /// <summary>What the next start does about the damage found (for the message the process exits with).</summary>
     public string NextStart(bool inConsortium) => (_store, inConsortium) switch
     {
-        (StateStore, true) => "the next start sets the damaged state store aside and rebuilds it from the Raft log",
+        (StateStore, true) => "the next start deletes the damaged state store and rebuilds it from the Raft log",
         (_, true) => "its next start refuses: start the member with an empty data directory to rebuild it from the other members",
         _ => "its next start refuses: restore the data directory from a backup",
     };
@@ -44,7 +42,7 @@ internal sealed partial class StoreDamage(string dataDir, ILogger logger)
 
     /// <summary>
     /// Run before any store is opened. Without a mark, nothing to do. With one: a consortium member's
-    /// damaged state store is moved aside (to be rebuilt from the Raft log); anything else throws
+    /// damaged state store is deleted (to be rebuilt from the Raft log); anything else throws
     /// <see cref="NodeStartException"/> with what the operator must do.
     /// </summary>
     public static void RepairAtStart(string dataDir, bool inConsortium, ILogger logger)
@@ -60,20 +58,16 @@ internal sealed partial class StoreDamage(string dataDir, ILogger logger)
         var detail = lines.Length > 1 ? lines[1].Trim() : "(no detail)";
         if (store == StateStore && inConsortium)
         {
+            // Deleted rather than kept: a copy would need as much room again on the member's disk. What
+            // was damaged is in the mark's detail and in the log (event 5).
             var damaged = Path.Combine(dataDir, StateStore);
-            var aside = Path.Combine(dataDir, SetAsideName);
-            if (Directory.Exists(aside))
-            {
-                Directory.Delete(aside, recursive: true);
-            }
-
             if (Directory.Exists(damaged))
             {
-                Directory.Move(damaged, aside);
+                Directory.Delete(damaged, recursive: true);
             }
 
             File.Delete(mark);
-            LogSetAside(logger, damaged, aside, detail);
+            LogRebuilding(logger, damaged, detail);
             return;
         }
 
@@ -147,8 +141,8 @@ internal sealed partial class StoreDamage(string dataDir, ILogger logger)
     private partial void LogMarkFailed(string detail);
 
     [LoggerMessage(EventId = 7, Level = LogLevel.Warning,
-        Message = "the state store {Damaged} was found damaged ({Detail}); it is moved to {Aside} and rebuilt from the Raft log")]
-    private static partial void LogSetAside(ILogger logger, string damaged, string aside, string detail);
+        Message = "the state store {Damaged} was found damaged ({Detail}); it is deleted and rebuilt from the Raft log")]
+    private static partial void LogRebuilding(ILogger logger, string damaged, string detail);
 
     [LoggerMessage(EventId = 8, Level = LogLevel.Information, Message = "checksums of {Stores} stores verified in {Seconds:F1} s")]
     private partial void LogScrubbed(int stores, double seconds);
