@@ -21,7 +21,6 @@ internal sealed partial class StoreDamage(string dataDir, ILogger logger)
     /// <summary>The applied state (leaves, tiles, digest index): rebuilt from the Raft log in a consortium.</summary>
     public const string StateStore = "state";
 
-
     private readonly TaskCompletionSource _found = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _reported;
     private string? _store;
@@ -99,7 +98,7 @@ internal sealed partial class StoreDamage(string dataDir, ILogger logger)
 
             File.Move(written, mark, overwrite: true);
         }
-        catch (IOException markFailed)
+        catch (Exception markFailed) when (markFailed is IOException or UnauthorizedAccessException)
         {
             // The stop still happens; the next start then meets the damage again and reports it again.
             LogMarkFailed(markFailed.Message);
@@ -125,6 +124,11 @@ internal sealed partial class StoreDamage(string dataDir, ILogger logger)
                 {
                     return; // reported; the node stops
                 }
+                catch (RocksDbSharp.RocksDbException unreadable)
+                {
+                    // Not damage (e.g. too many open files): the next scrub tries again.
+                    LogScrubFailed(unreadable.Message);
+                }
             }
 
             var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
@@ -146,4 +150,7 @@ internal sealed partial class StoreDamage(string dataDir, ILogger logger)
 
     [LoggerMessage(EventId = 8, Level = LogLevel.Information, Message = "checksums of {Stores} stores verified in {Seconds:F1} s")]
     private partial void LogScrubbed(int stores, double seconds);
+
+    [LoggerMessage(EventId = 10, Level = LogLevel.Warning, Message = "a checksum scrub could not read a store ({Detail}); the next scrub tries again")]
+    private partial void LogScrubFailed(string detail);
 }
