@@ -54,7 +54,7 @@ public sealed class ChaosTests(ITestOutputHelper output)
             Gap: TimeSpan.FromSeconds(4),
             Issuers: 4,
             EveryKindFirst: true);
-        var outcome = await RunAsync(settings, TimeSpan.FromMinutes(minutes + 15));
+        var outcome = await RunAsync(settings, settings.FaultPhase + Support.ChaosRun.CheckerTimeout(settings.FaultPhase) + TimeSpan.FromMinutes(15));
         var summaryFile = Environment.GetEnvironmentVariable(ChaosEnvironment.SummaryFileVariable);
         await File.WriteAllTextAsync(string.IsNullOrEmpty(summaryFile) ? "chaos-summary.txt" : summaryFile, ChaosEnvironment.Describe(outcome));
         AssertPassed(outcome);

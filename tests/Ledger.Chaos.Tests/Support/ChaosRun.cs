@@ -29,8 +29,15 @@ internal static class ChaosRun
     private const int CombineEvery = 3;
 
     private static readonly TimeSpan WorkloadGrace = TimeSpan.FromSeconds(90);
-    private static readonly TimeSpan CheckerTimeout = TimeSpan.FromMinutes(5);
+    private static readonly TimeSpan CheckerTimeoutMin = TimeSpan.FromMinutes(5);
     private static readonly TimeSpan ConvergeTimeout = TimeSpan.FromSeconds(120);
+
+    /// <summary>
+    /// How long the checker may take: it fetches and verifies a receipt per acknowledged digest from every
+    /// member, so its work grows with the run (a two-hour run on five members acknowledged 1.7 million
+    /// digests, more than five minutes of checking on two cores).
+    /// </summary>
+    public static TimeSpan CheckerTimeout(TimeSpan faultPhase) => faultPhase / 2 > CheckerTimeoutMin ? faultPhase / 2 : CheckerTimeoutMin;
 
     public static async Task<ChaosOutcome> RunAsync(ChaosSettings settings, Action<string> log, CancellationToken cancellationToken)
     {
@@ -64,7 +71,7 @@ internal static class ChaosRun
                 "checker",
                 "check", "--nodes", nodes, "--consortium", cluster.ConsortiumPath, "--history", history, "--checkpoints", checkpoints,
                 "--faults", faultsPath, "--summary", summaryPath, "--converge-seconds", ConvergeTimeout.TotalSeconds.ToString(CultureInfo.InvariantCulture));
-            var exitCode = await checker.WaitForExitAsync(CheckerTimeout, cancellationToken);
+            var exitCode = await checker.WaitForExitAsync(CheckerTimeout(settings.FaultPhase), cancellationToken);
             var unexpected = nemeses.Exits.Where(exit => exit.Contains("NOT caused by a fault", StringComparison.Ordinal)).ToArray();
             var logs = exitCode == 0 && unexpected.Length == 0 ? "" : cluster.DescribeLogs();
             KeepFiles(cluster, files);
