@@ -58,9 +58,7 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
         }
         catch (RocksDbException exception) when (IsCorruption(exception))
         {
-            var damaged = new StorageCorruptException($"the store in {path} is damaged: {exception.Message}", exception);
-            onCorruption?.Invoke(damaged);
-            throw damaged;
+            throw Damaged(path, exception, onCorruption);
         }
     }
 
@@ -167,10 +165,13 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
     private static bool IsCorruption(RocksDbException exception) =>
         exception.Message.StartsWith("Corruption", StringComparison.Ordinal);
 
-    private StorageCorruptException Damaged(RocksDbException exception)
+    private StorageCorruptException Damaged(RocksDbException exception) => Damaged(_path, exception, _onCorruption);
+
+    /// <summary>The exception for damage RocksDB found in the store at <paramref name="path"/>, after <paramref name="onCorruption"/> heard of it.</summary>
+    private static StorageCorruptException Damaged(string path, RocksDbException exception, Action<StorageCorruptException>? onCorruption)
     {
-        var damaged = new StorageCorruptException($"the store in {_path} is damaged: {exception.Message}", exception);
-        _onCorruption?.Invoke(damaged);
+        var damaged = new StorageCorruptException($"the store in {path} is damaged: {exception.Message}", exception);
+        onCorruption?.Invoke(damaged);
         return damaged;
     }
 
