@@ -29,7 +29,7 @@ public sealed class StoreDamageTests(ITestOutputHelper output)
             // A clean stop writes the state to table files; one bit is flipped in the middle of the largest.
             await cluster.Node(damaged).TerminateAsync(StopTimeout, token);
             var stateFolder = Path.Combine(cluster.DataDir(damaged), "state");
-            var flipped = TableDamage.FlipBitInLargestTable(stateFolder, 0.5);
+            var flipped = StoreFileDamage.FlipBitInLargestTable(stateFolder, 0.5);
             output.WriteLine($"flipped a bit in {flipped}");
 
             var finding = cluster.StartAgain(damaged);
@@ -65,7 +65,7 @@ public sealed class StoreDamageTests(ITestOutputHelper output)
 
             // kill -9: the Raft log's last entries and votes are in its write-ahead log only; a bit in the middle flips.
             cluster.Kill(damaged);
-            var flipped = TableDamage.FlipBitInLargestLog(Path.Combine(cluster.DataDir(damaged), "raft"), 0.5);
+            var flipped = StoreFileDamage.FlipBitInLargestLog(Path.Combine(cluster.DataDir(damaged), "raft"), 0.5);
             output.WriteLine($"flipped a bit in {flipped}");
 
             // The open refuses the damaged log (the records after the damage would be forgotten otherwise).

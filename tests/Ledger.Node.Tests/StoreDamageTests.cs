@@ -30,7 +30,7 @@ public sealed class StoreDamageTests
             await AnchorAsync(first);
             var treeSize = first.Host.Node.State.TreeSize;
             string flipped = "";
-            node = await first.RestartAsync(dataDir => flipped = TableDamage.FlipBitInLargestTable(Path.Combine(dataDir, StoreDamage.StateStore), 0.5));
+            node = await first.RestartAsync(dataDir => flipped = StoreFileDamage.FlipBitInLargestTable(Path.Combine(dataDir, StoreDamage.StateStore), 0.5));
 
             // The leaves are read page by page until one page meets the damaged block.
             RpcException? dataLoss = null;
@@ -78,7 +78,7 @@ public sealed class StoreDamageTests
         try
         {
             await AnchorAsync(first);
-            node = await first.RestartAsync(dataDir => TableDamage.FlipBitInLargestTable(Path.Combine(dataDir, StoreDamage.StateStore), 0.5));
+            node = await first.RestartAsync(dataDir => StoreFileDamage.FlipBitInLargestTable(Path.Combine(dataDir, StoreDamage.StateStore), 0.5));
 
             // No call is made: the scrub that runs right after start reads every block.
             var found = await Assert.ThrowsAsync<StorageCorruptException>(() => node.Host.Node.Damage.Found.WaitAsync(FoundWithin));
@@ -133,7 +133,7 @@ public sealed class StoreDamageTests
         }
 
         await consortium.StopAsync(damaged);
-        TableDamage.FlipBitInLargestTable(Path.Combine(consortium.DataDir(damaged), StoreDamage.StateStore), 0.5);
+        StoreFileDamage.FlipBitInLargestTable(Path.Combine(consortium.DataDir(damaged), StoreDamage.StateStore), 0.5);
         await consortium.StartAsync(damaged, wipeData: false, "--scrub-interval-minutes", "0");
 
         // The damaged member first: its answer is DATA_LOSS for the pages that meet the damage, and the client moves on.

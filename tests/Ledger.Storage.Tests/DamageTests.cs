@@ -81,7 +81,7 @@ public sealed class DamageTests : IDisposable
     public void A_flipped_bit_in_the_middle_of_the_write_ahead_log_refuses_the_open_instead_of_forgetting_what_follows()
     {
         var folder = WriteSyncedOneByOne("logged", 1_000);
-        TableDamage.FlipBitInLargestLog(folder, 0.5);
+        StoreFileDamage.FlipBitInLargestLog(folder, 0.5);
 
         var refused = Assert.Throws<StorageCorruptException>(() => RocksDbKeyValueStore.Open(folder, _reported.Add));
         Assert.Contains("Corruption", refused.Message, StringComparison.Ordinal);
@@ -138,7 +138,7 @@ public sealed class DamageTests : IDisposable
 
         if (damage)
         {
-            TableDamage.FlipBitInLargestTable(folder, 0.5);
+            StoreFileDamage.FlipBitInLargestTable(folder, 0.5);
         }
 
         return RocksDbKeyValueStore.Open(folder, _reported.Add);

@@ -1,7 +1,7 @@
 namespace Ledger.TestKit;
 
 /// <summary>Damage to a stopped store's files, as a failing disk would do it: one bit flipped in a RocksDB file.</summary>
-public static class TableDamage
+public static class StoreFileDamage
 {
     /// <summary>
     /// Flips one bit in the largest table file (<c>*.sst</c>) under <paramref name="storeFolder"/>, at
