@@ -41,8 +41,13 @@ internal sealed class CheckpointSigner
         _sign = sign;
         _minimumIntervalMs = minimumIntervalMs;
         _nowMs = nowMs;
+        // A checkpoint larger than the applied tree (a state being rebuilt from the Raft log, or
+        // applies lost with the process and not yet replayed) is not served: receipts under it need
+        // leaves the node does not have yet. The tree is signed afresh instead.
         var archived = archive.Latest();
-        _latest = archived is null ? new SignedCheckpointText(0, "") : new SignedCheckpointText((ulong)archived.Id, archived.Text);
+        _latest = archived is null || (ulong)archived.Id > state.TreeSize
+            ? new SignedCheckpointText(0, "")
+            : new SignedCheckpointText((ulong)archived.Id, archived.Text);
     }
 
     public SignedCheckpointText Latest => Volatile.Read(ref _latest);

@@ -19,6 +19,8 @@ namespace Ledger.Node.Hosting;
 /// </summary>
 internal sealed partial class LedgerNode : IAsyncDisposable
 {
+    /// <summary>The checkpoint archive's file in the data directory.</summary>
+    public const string ArchiveName = "checkpoints.db";
     private const int NoncePruneIntervalMs = 10_000;
     private const int QuorumWarningIntervalSeconds = 10;
     private const int AppliedPollMs = 20;
@@ -48,7 +50,8 @@ internal sealed partial class LedgerNode : IAsyncDisposable
         StoreDamage.RepairAtStart(files.DataDir, consortium.Members.Count > 1, logger);
         _store = RocksDbKeyValueStore.Open(Path.Combine(files.DataDir, StoreDamage.StateStore), Damage.HandlerFor(StoreDamage.StateStore));
         State = new LedgerState(_store);
-        _archive = new CheckpointArchive(Path.Combine(files.DataDir, "checkpoints.db"));
+        _archive = CheckpointArchive.OpenChecked(
+            Path.Combine(files.DataDir, ArchiveName), new CheckpointVerifier(consortium), State.TreeSize, State.RootAt, LogArchiveDiscarded);
         var lastTimestampMs = State.Applied.TimestampMs;
         if (consortium.Members.Count == 1)
         {
@@ -410,6 +413,10 @@ internal sealed partial class LedgerNode : IAsyncDisposable
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Critical, Message = "apply failed; the node stops serving anchors")]
     private partial void LogApplyFailed(Exception exception);
+
+    [LoggerMessage(EventId = 11, Level = LogLevel.Warning,
+        Message = "the checkpoint archive was discarded: {Detail}. It starts empty, and the node signs its tree again before serving a checkpoint")]
+    private partial void LogArchiveDiscarded(string detail);
 
     [LoggerMessage(EventId = 9, Level = LogLevel.Warning, Message = "writing the state store's memtable to table files at shutdown failed ({Detail}); the next start replays its write-ahead log")]
     private partial void LogFlushFailed(string detail);
