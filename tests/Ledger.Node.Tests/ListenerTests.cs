@@ -47,6 +47,21 @@ public sealed class ListenerTests
         Assert.Contains(messagePart, exception.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task An_address_another_process_holds_is_refused_with_what_to_do_and_the_data_directory_is_released()
+    {
+        await using var holder = await InProcessNode.StartAsync();
+        using var dir = new TempDirectory("ledger-node-tests");
+        var arguments = new[] { "--data-dir", dir.Path, "--listen", holder.Host.Address };
+        var refused = await Assert.ThrowsAsync<NodeStartException>(() => NodeHost.StartAsync(arguments, TextWriter.Null));
+        Assert.Contains($"cannot listen on {holder.Host.Address}", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("--listen", refused.Message, StringComparison.Ordinal);
+
+        // Nothing of the refused start holds the data directory: it starts on a free port.
+        await using var started = await NodeHost.StartAsync(["--data-dir", dir.Path, "--listen", "http://127.0.0.1:0"], TextWriter.Null);
+        Assert.NotEqual(holder.Host.Address, started.Address);
+    }
+
     [Theory]
     [InlineData("https://127.0.0.1:9400")]
     [InlineData("http://localhost:9400")]

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 
@@ -35,9 +36,14 @@ internal sealed class NodeHost : IAsyncDisposable
             await node.WaitReadyAsync(CancellationToken.None);
             await app.StartAsync();
         }
-        catch
+        catch (Exception exception)
         {
             await app.DisposeAsync();
+            if (exception is IOException { InnerException: AddressInUseException })
+            {
+                throw new NodeStartException(AddressInUse(node.Options));
+            }
+
             throw;
         }
 
@@ -46,6 +52,15 @@ internal sealed class NodeHost : IAsyncDisposable
         await output.WriteAsync($"  ready in {started.ElapsedMilliseconds} ms (state opened in {openedMs} ms); tree size {node.State.TreeSize}\n");
         await output.FlushAsync();
         return new NodeHost(app, node, address);
+    }
+
+    /// <summary>What to tell the operator when another process holds an address the node listens on.</summary>
+    private static string AddressInUse(NodeOptions options)
+    {
+        var addresses = options.MetricsListen is { } metrics
+            ? $"{options.Listen} (--listen) or {metrics} (--metrics-listen)"
+            : $"{options.Listen} (--listen)";
+        return $"cannot listen on {addresses}: another node or program holds the address; stop it, or choose another with the option named";
     }
 
     public async ValueTask DisposeAsync()
