@@ -33,6 +33,12 @@ internal sealed record RaftHostOptions
 
     /// <summary>Events handled before the loop processes a Ready, so that proposals batch up.</summary>
     public int EventsPerReadyMax { get; init; } = 1_024;
+
+    /// <summary>
+    /// Told on the loop, with the status before and after, whenever the leader this member knows
+    /// changes (a new leader, or none while an election runs). Must be quick and must not throw.
+    /// </summary>
+    public Action<RaftStatus, RaftStatus>? LeaderChanged { get; init; }
 }
 
 /// <summary>
@@ -242,12 +248,13 @@ internal sealed class RaftHost : IAsyncDisposable
             }
 
             var status = Snapshot();
-            if (status.LeaderId != _status.LeaderId)
+            var previous = _status;
+            Volatile.Write(ref _status, status);
+            if (status.LeaderId != previous.LeaderId)
             {
                 Interlocked.Increment(ref _leaderChanges);
+                _options.LeaderChanged?.Invoke(previous, status);
             }
-
-            Volatile.Write(ref _status, status);
         }
     }
 

@@ -44,6 +44,15 @@ public sealed class FailoverTests(ITestOutputHelper output)
             var newLeader = await cluster.WaitForLeaderAsync(survivors, LedgerCluster.LeaderTimeout, token, notLeader: cluster.MemberIds[oldLeader]);
             var newTerm = (await cluster.Client(newLeader).GetStatusAsync(token)).Members.Single(m => m.Id == cluster.MemberIds[newLeader]).Term;
             Assert.True(newTerm > oldTerm, $"the new leader's term {newTerm} is not above the old leader's {oldTerm}");
+
+            // Each survivor logs the new leader and its term (event 7401); the one that called the
+            // election first logs that the old leader was gone (event 7402).
+            await Wait.UntilAsync("the survivors' log lines naming the new leader", PhaseTimeout, _ =>
+            {
+                var missing = survivors.Where(i => cluster.Node(i).LinesContaining($"member {cluster.MemberIds[newLeader]} leads in term {newTerm};").Count == 0).ToArray();
+                return Task.FromResult((missing.Length == 0, $"no line from {string.Join(", ", missing.Select(i => cluster.MemberIds[i]))}"));
+            }, token);
+            Assert.Contains(survivors, i => cluster.Node(i).LinesContaining($"member {cluster.MemberIds[oldLeader]} no longer leads").Count > 0);
             await Wait.UntilAsync("acknowledgements of requests sent after the kill", PhaseTimeout, _ =>
                 Task.FromResult((load.AcknowledgedStartedAfter(killedAt) >= AcknowledgedAfterKillMin, $"{load.AcknowledgedStartedAfter(killedAt)} acknowledged after the kill, errors: {string.Join("; ", load.Errors.TakeLast(5))}")), token);
             await stopLoad.CancelAsync();

@@ -47,7 +47,12 @@ internal sealed class ReplicaMember : IAsyncDisposable
             };
             var node = new RaftNode(config, log, new SplitMix64Random(BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8))), appliedIndex);
             _transport = new GrpcPeerTransport(Peers, options.AllowPlaintext);
-            Host = new RaftHost(node, log, _transport, new RaftHostOptions { TickInterval = TimeSpan.FromMilliseconds(options.TickMs) });
+            var leaderLog = new LeaderChangeLog(Peers, (loggers ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance).CreateLogger<ReplicaMember>());
+            Host = new RaftHost(node, log, _transport, new RaftHostOptions
+            {
+                TickInterval = TimeSpan.FromMilliseconds(options.TickMs),
+                LeaderChanged = leaderLog.Changed,
+            });
             Peers.Host = Host;
             RecoveredCommitIndex = log.HardState.Commit;
             Cosignatures = new CosignatureCollector(Peers);
