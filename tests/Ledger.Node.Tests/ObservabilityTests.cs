@@ -108,6 +108,23 @@ public sealed class ObservabilityTests
     }
 
     [Fact]
+    public async Task An_anchor_a_follower_forwards_counts_once_in_the_consortium_on_the_member_that_answered_the_client()
+    {
+        await using var consortium = await InProcessConsortium.StartAsync(3);
+        var leader = await consortium.WaitForLeaderAsync(TimeSpan.FromSeconds(20));
+        var follower = (leader + 1) % 3;
+        await consortium.Client(follower).AnchorAsync(consortium.Anchor(RandomNumberGenerator.GetBytes(32), RandomNumberGenerator.GetBytes(32)));
+        await consortium.Client(leader).AnchorAsync(consortium.Anchor(RandomNumberGenerator.GetBytes(32)));
+
+        var activities = Enumerable.Range(0, 3).Select(i => consortium.Host(i).Node.Metrics!.Activity()).ToArray();
+        Assert.Equal(1UL, activities[follower].Anchors);
+        Assert.Equal(2UL, activities[follower].Digests);
+        Assert.Equal(1UL, activities[leader].Anchors);
+        Assert.Equal(1UL, activities[leader].Digests);
+        Assert.Equal(2UL, (ulong)activities.Sum(activity => (long)activity.Anchors));
+    }
+
+    [Fact]
     public async Task The_health_service_answers_on_every_member_through_a_leader_change()
     {
         await using var consortium = await InProcessConsortium.StartAsync(3);

@@ -76,7 +76,12 @@ internal sealed class LedgerApiService : Sdk.Protos.V1.Ledger.LedgerBase
         response.LeafIndices.Add(outcome.LeafIndices);
         response.Existed.Add(outcome.Existed);
         await AddReceiptsAsync(request, response, context);
-        _node.Metrics?.Anchored(request.Digests.Count);
+        if (context.RequestHeaders.GetValue(ForwardedHeader) is null)
+        {
+            // A forwarded request is counted by the member that answers its client.
+            _node.Metrics?.Anchored(request.Digests.Count);
+        }
+
         return response;
     }
 

@@ -43,8 +43,8 @@ internal sealed class NodeMetrics : IDisposable
     {
         _node = node;
         _meter = meters.Create(MeterName);
-        _anchors = _meter.CreateCounter<long>("ledger.anchors", "{request}", "Anchor requests answered with success by this node");
-        _digests = _meter.CreateCounter<long>("ledger.digests", "{digest}", "Digests in anchor requests answered with success by this node");
+        _anchors = _meter.CreateCounter<long>("ledger.anchors", "{request}", "Anchor requests of clients answered with success by this node (a follower counts what it forwarded, the leader does not count it again)");
+        _digests = _meter.CreateCounter<long>("ledger.digests", "{digest}", "Digests in the anchor requests counted by ledger.anchors");
         _refusals = _meter.CreateCounter<long>("ledger.admission.refusals", "{request}", "Anchor requests refused before anything was written, by reason");
         _batchDigests = _meter.CreateHistogram<long>("ledger.batch.digests", "{digest}", "Digests per batch this node proposed",
             advice: new InstrumentAdvice<long> { HistogramBucketBoundaries = [1, 10, 100, 500, 1_000, 2_000, 5_000, 10_000, 20_000] });
