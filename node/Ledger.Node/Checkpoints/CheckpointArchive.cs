@@ -45,20 +45,13 @@ internal sealed class CheckpointArchive : IDisposable
     public static CheckpointArchive OpenChecked(
         string path, CheckpointVerifier verifier, ulong treeSize, Func<ulong, byte[]> rootAt, Action<string> onDiscarded)
     {
-        string? problem;
-        CheckpointArchive? archive = null;
-        try
+        var (archive, latest, unreadable) = TryOpen(path);
+
+        // Outside TryOpen's catch: damage that the state store's reads meet is the state store's.
+        var problem = unreadable ?? Problem(latest, verifier, treeSize, rootAt);
+        if (problem is null)
         {
-            archive = new CheckpointArchive(path);
-            problem = Problem(archive.Latest(), verifier, treeSize, rootAt);
-            if (problem is null)
-            {
-                return archive;
-            }
-        }
-        catch (Exception exception) when (IsUnreadable(exception))
-        {
-            problem = $"LiteDB could not read it ({exception.GetType().Name}: {exception.Message})";
+            return archive!;
         }
 
         try
@@ -74,6 +67,21 @@ internal sealed class CheckpointArchive : IDisposable
         File.Delete(path);
         File.Delete(LogPath(path));
         return new CheckpointArchive(path);
+    }
+
+    /// <summary>Opens the file and reads its latest checkpoint; on damage, says what LiteDB could not read.</summary>
+    private static (CheckpointArchive? Archive, ArchivedCheckpoint? Latest, string? Unreadable) TryOpen(string path)
+    {
+        CheckpointArchive? archive = null;
+        try
+        {
+            archive = new CheckpointArchive(path);
+            return (archive, archive.Latest(), null);
+        }
+        catch (Exception exception) when (IsUnreadable(exception))
+        {
+            return (archive, null, $"LiteDB could not read it ({exception.GetType().Name}: {exception.Message})");
+        }
     }
 
     /// <summary>The write-ahead log LiteDB keeps beside a database file (name-log.ext).</summary>

@@ -47,7 +47,8 @@ internal sealed class ReplicaMember : IAsyncDisposable
             };
             var node = new RaftNode(config, log, new SplitMix64Random(BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8))), appliedIndex);
             _transport = new GrpcPeerTransport(Peers, options.AllowPlaintext);
-            var leaderLog = new LeaderChangeLog(Peers, (loggers ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance).CreateLogger<ReplicaMember>());
+            loggers ??= Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance;
+            var leaderLog = new LeaderChangeLog(Peers, loggers.CreateLogger<ReplicaMember>());
             Host = new RaftHost(node, log, _transport, new RaftHostOptions
             {
                 TickInterval = TimeSpan.FromMilliseconds(options.TickMs),
@@ -62,7 +63,7 @@ internal sealed class ReplicaMember : IAsyncDisposable
             if (interfaces.Length > 0)
             {
                 Discovery = new NodeDiscovery(Peers, new Uri(options.Listen), interfaces, Path.Combine(files.DataDir, "peers.db"),
-                    (loggers ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance).CreateLogger<Ledger.Discovery.PeerDiscovery>());
+                    loggers.CreateLogger<Ledger.Discovery.PeerDiscovery>());
             }
         }
         catch (Exception exception) when (exception is FormatException or ArgumentException)
