@@ -60,6 +60,36 @@ public sealed class ConsortiumNodeTests
     }
 
     [Fact]
+    public async Task A_member_with_no_quorum_signed_checkpoint_says_so_and_serves_one_once_a_quorum_answers()
+    {
+        await using var consortium = await InProcessConsortium.StartAsync(3);
+        await consortium.WaitForLeaderAsync(LeaderWait);
+        for (var member = 0; member < 3; member++)
+        {
+            await consortium.StopAsync(member);
+        }
+
+        // Alone and without its archive, member 0 cannot gather a quorum for a checkpoint.
+        File.Delete(Path.Combine(consortium.DataDir(0), Hosting.LedgerNode.ArchiveName));
+        await consortium.StartAsync(0);
+        var none = await Assert.ThrowsAsync<RpcException>(async () => await consortium.Client(0).GetCheckpointAsync(new GetCheckpointRequest(), deadline: Deadline()));
+        Assert.Equal(StatusCode.Unavailable, none.StatusCode);
+        Assert.Contains("no checkpoint signed by a quorum of 2 members yet", none.Status.Detail, StringComparison.Ordinal);
+
+        // A watch waits for the first checkpoint instead of sending an empty one.
+        using var watch = consortium.Client(0).WatchCheckpoints(new WatchCheckpointsRequest(), deadline: Deadline());
+        var first = watch.ResponseStream.MoveNext();
+        await consortium.StartAsync(1);
+        Assert.True(await first, "the watch ended without a checkpoint");
+        var verifier = new CheckpointVerifier(consortium.Consortium);
+        var watched = verifier.Verify(watch.ResponseStream.Current.Checkpoint);
+        Assert.True(watched.IsValid, watched.Reason);
+        var served = verifier.Verify((await consortium.Client(0).GetCheckpointAsync(new GetCheckpointRequest(), deadline: Deadline())).Checkpoint);
+        Assert.True(served.IsValid, served.Reason);
+        Assert.True(served.Signers.Count >= 2);
+    }
+
+    [Fact]
     public async Task A_forwarded_anchor_is_never_forwarded_again_and_writes_nothing()
     {
         await using var consortium = await InProcessConsortium.StartAsync(3);

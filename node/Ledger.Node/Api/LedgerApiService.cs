@@ -244,6 +244,12 @@ internal sealed class LedgerApiService : Sdk.Protos.V1.Ledger.LedgerBase
     public override Task<GetCheckpointResponse> GetCheckpoint(GetCheckpointRequest request, ServerCallContext context)
     {
         var latest = _node.Signer.Latest;
+        if (latest.Text.Length == 0)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable,
+                $"no checkpoint signed by a quorum of {_node.Consortium.Quorum} members yet (this member is starting, or too few members answer it): retry in a moment, or ask another member"));
+        }
+
         return Task.FromResult(new GetCheckpointResponse { Checkpoint = latest.Text, TreeSize = latest.TreeSize });
     }
 
@@ -291,9 +297,19 @@ internal sealed class LedgerApiService : Sdk.Protos.V1.Ledger.LedgerBase
 
     public override async Task WatchCheckpoints(WatchCheckpointsRequest request, IServerStreamWriter<CheckpointEvent> responseStream, ServerCallContext context)
     {
-        var sent = _node.Signer.Latest;
-        await responseStream.WriteAsync(new CheckpointEvent { Checkpoint = sent.Text, TreeSize = sent.TreeSize }, context.CancellationToken);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, _node.Stopping, _lifetime.ApplicationStopping);
+        SignedCheckpointText sent;
+        try
+        {
+            // The stream starts with the latest checkpoint, once there is one.
+            sent = await _node.Signer.WaitForSizeAsync(0, stop.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+
+        await responseStream.WriteAsync(new CheckpointEvent { Checkpoint = sent.Text, TreeSize = sent.TreeSize }, stop.Token);
         while (!stop.IsCancellationRequested)
         {
             SignedCheckpointText next;
