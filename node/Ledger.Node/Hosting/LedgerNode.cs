@@ -234,8 +234,13 @@ internal sealed partial class LedgerNode : IAsyncDisposable
                 return;
             }
 
+            // Checked here, not left to the awaits below: once the token is cancelled, the delay is a
+            // cancelled task at once, WhenAny completes at once, and WaitAsync hands back a completed
+            // task without looking at the token, so the loop would spin until the tree got there.
+            cancellationToken.ThrowIfCancellationRequested();
+
             // Raft's own entries are applied without a signal; look again now and then.
-            await Task.WhenAny(signal.Task, Task.Delay(AppliedPollMs, cancellationToken)).WaitAsync(cancellationToken);
+            await Task.WhenAny(signal.Task, Task.Delay(AppliedPollMs, cancellationToken));
         }
     }
 
