@@ -27,4 +27,21 @@ public sealed class CheckpointArchiveTests
         Assert.Null(reopened.AtSize(4));
         Assert.Equal(2, reopened.Count());
     }
+
+    [Fact]
+    public void The_checkpoint_of_an_empty_tree_is_filed_under_size_0_and_a_later_one_does_not_replace_it()
+    {
+        using var dir = new TempDirectory("ledger-node-tests");
+        var path = Path.Combine(dir.Path, "checkpoints.db");
+        using (var archive = new CheckpointArchive(path))
+        {
+            archive.Save(0, "empty\n", 500);
+            archive.Save(1, "one\n", 600);
+        }
+
+        using var reopened = new CheckpointArchive(path);
+        Assert.Equal("empty\n", reopened.AtSize(0)?.Text);
+        Assert.Equal("one\n", reopened.AtSize(1)?.Text);
+        Assert.Equal(2, reopened.Count());
+    }
 }

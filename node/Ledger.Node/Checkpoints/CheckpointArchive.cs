@@ -30,6 +30,9 @@ internal sealed class CheckpointArchive : IDisposable
     {
         // LiteDB trims strings by default; a signed note ends with a newline that must be kept.
         var mapper = new BsonMapper { TrimWhitespace = false, EmptyStringToNull = false };
+        // The id is the tree size, 0 included: LiteDB's default would take an id of 0 as unset and
+        // number the document itself.
+        mapper.Entity<ArchivedCheckpoint>().Id(checkpoint => checkpoint.Id, autoId: false);
         _database = new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Direct }, mapper);
         _checkpoints = _database.GetCollection<ArchivedCheckpoint>(CollectionName);
     }
