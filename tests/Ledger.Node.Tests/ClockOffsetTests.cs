@@ -21,7 +21,7 @@ public sealed class ClockOffsetTests
         Assert.Null(new NodeOptions { ClockOffsetMs = -NodeOptions.ClockOffsetMsMax }.Validate());
         Assert.Contains("ClockOffsetMs", new NodeOptions { ClockOffsetMs = NodeOptions.ClockOffsetMsMax + 1 }.Validate(), StringComparison.Ordinal);
         Assert.Contains("ClockOffsetMs", new NodeOptions { ClockOffsetMs = -NodeOptions.ClockOffsetMsMax - 1 }.Validate(), StringComparison.Ordinal);
-        Assert.Equal("Ledger:ClockOffsetMs", NodeOptions.SwitchMappings["--clock-offset-ms"]);
+        Assert.Equal("Ledger:ClockOffsetMs", NodeCommandLine.SwitchMappings["--clock-offset-ms"]);
     }
 
     [Fact]

@@ -146,29 +146,4 @@ internal sealed class NodeOptions
 
         return null;
     }
-
-    public static readonly Dictionary<string, string> SwitchMappings = new(StringComparer.Ordinal)
-    {
-        ["--data-dir"] = "Ledger:DataDir",
-        ["--consortium"] = "Ledger:Consortium",
-        ["--member-key"] = "Ledger:MemberKey",
-        ["--listen"] = "Ledger:Listen",
-        ["--tls-certificate"] = "Ledger:TlsCertificate",
-        ["--tls-key"] = "Ledger:TlsKey",
-        ["--allow-plaintext"] = "Ledger:AllowPlaintext",
-        ["--metrics-listen"] = "Ledger:MetricsListen",
-        ["--digests-per-request-max"] = "Ledger:DigestsPerRequestMax",
-        ["--message-bytes-max"] = "Ledger:MessageBytesMax",
-        ["--queue-digests-max"] = "Ledger:QueueDigestsMax",
-        ["--batch-digests-max"] = "Ledger:BatchDigestsMax",
-        ["--batch-linger-ms"] = "Ledger:BatchLingerMs",
-        ["--nonce-window-ms"] = "Ledger:NonceWindowMs",
-        ["--checkpoint-interval-ms"] = "Ledger:CheckpointIntervalMs",
-        ["--clock-skew-ms"] = "Ledger:ClockSkewMs",
-        ["--clock-offset-ms"] = "Ledger:ClockOffsetMs",
-        ["--discovery-interfaces"] = "Ledger:DiscoveryInterfaces",
-        ["--tick-ms"] = "Ledger:TickMs",
-        ["--election-timeout-ticks"] = "Ledger:ElectionTimeoutTicks",
-        ["--scrub-interval-minutes"] = "Ledger:ScrubIntervalMinutes",
-    };
 }

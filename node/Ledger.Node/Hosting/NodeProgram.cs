@@ -21,6 +21,18 @@ internal static class NodeProgram
 
     public static async Task<int> RunAsync(string[] args)
     {
+        var commandLine = NodeCommandLine.Parse(args);
+        if (commandLine.Problem is not null)
+        {
+            await Console.Error.WriteLineAsync($"ledger-node: {commandLine.Problem} ('ledger-node --help' lists the options)");
+            return 2;
+        }
+
+        if (commandLine.Informational is { } informational)
+        {
+            return await informational.InvokeAsync();
+        }
+
         NodeHost host;
         try
         {
@@ -67,10 +79,25 @@ internal static class NodeProgram
         // Configuration files are read once at start. Reloading them on change would watch the working
         // directory, which holds the data directory by default: every write of the store would wake a
         // file-system watcher (a tenth of the node's CPU under load).
-        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = [ReloadConfigOnChangeOff, .. args] });
-        builder.Configuration.AddCommandLine(args, NodeOptions.SwitchMappings);
+        var commandLine = NodeCommandLine.Parse(args);
+        if (commandLine.Problem is not null || commandLine.Informational is not null)
+        {
+            throw new NodeStartException(commandLine.Problem ?? "--help and --version start no node");
+        }
+
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = [ReloadConfigOnChangeOff] });
+        builder.Configuration.AddInMemoryCollection(commandLine.Settings);
         var options = new NodeOptions();
-        builder.Configuration.GetSection(NodeOptions.SectionName).Bind(options);
+        try
+        {
+            builder.Configuration.GetSection(NodeOptions.SectionName).Bind(options);
+        }
+        catch (InvalidOperationException exception)
+        {
+            // A value from appsettings.json or the environment that does not convert (the command line's were checked).
+            throw new NodeStartException(exception.Message);
+        }
+
         var problem = options.Validate() ?? ValidateListen(options, out _) ?? ValidateMetricsListen(options);
         if (problem is not null)
         {

@@ -1,0 +1,89 @@
+using Ledger.Node.Hosting;
+using Ledger.Node.Tests.Support;
+using Ledger.TestKit;
+
+namespace Ledger.Node.Tests;
+
+/// <summary>ledger-node's command line: what it does not understand stops it before anything is created.</summary>
+public sealed class NodeCommandLineTests
+{
+    [Theory]
+    [InlineData(new[] { "--data-dri", "x" }, "--data-dri")]
+    [InlineData(new[] { "--bogus" }, "--bogus")]
+    [InlineData(new[] { "--tick-ms", "abc" }, "abc")]
+    [InlineData(new[] { "--listen" }, "--listen")]
+    [InlineData(new[] { "--allow-plaintext", "maybe" }, "maybe")]
+    [InlineData(new[] { "stray" }, "stray")]
+    public void What_it_does_not_understand_is_a_usage_error_naming_it(string[] args, string named)
+    {
+        var parsed = NodeCommandLine.Parse(args);
+        Assert.NotNull(parsed.Problem);
+        Assert.Contains(named, parsed.Problem, StringComparison.Ordinal);
+        Assert.Empty(parsed.Settings);
+        Assert.Null(parsed.Informational);
+    }
+
+    [Fact]
+    public void Every_switch_sets_its_setting_with_the_value_given_and_nothing_else()
+    {
+        var parsed = NodeCommandLine.Parse(
+            ["--data-dir", "/srv/ledger", "--tick-ms=20", "--listen", "http://127.0.0.1:1", "--listen", "http://127.0.0.1:2", "--allow-plaintext", "--clock-offset-ms", "-5000", "--nonce-window-ms", "60000"]);
+        Assert.Null(parsed.Problem);
+        Assert.Equal(
+            new Dictionary<string, string?>
+            {
+                ["Ledger:DataDir"] = "/srv/ledger",
+                ["Ledger:TickMs"] = "20",
+                ["Ledger:Listen"] = "http://127.0.0.1:2",
+                ["Ledger:AllowPlaintext"] = "True",
+                ["Ledger:ClockOffsetMs"] = "-5000",
+                ["Ledger:NonceWindowMs"] = "60000",
+            },
+            parsed.Settings);
+    }
+
+    [Fact]
+    public void Every_switch_names_a_setting_of_the_node()
+    {
+        var settings = typeof(NodeOptions).GetProperties().Select(property => NodeOptions.SectionName + ":" + property.Name).ToHashSet();
+        Assert.All(NodeCommandLine.SwitchMappings.Values, key => Assert.Contains(key, settings));
+        Assert.Equal(21, NodeCommandLine.SwitchMappings.Count);
+    }
+
+    [Fact]
+    public async Task A_setting_of_the_wrong_type_from_the_environment_exits_with_2_naming_it()
+    {
+        using var dir = new TempDirectory("ledger-node-tests");
+        var environment = new Dictionary<string, string> { ["Ledger__ElectionTimeoutTicks"] = "ten" };
+        using var node = RunningProgram.Start(RepoPaths.NodeDll, ["--listen", "http://127.0.0.1:0"], dir.Path, environment);
+        Assert.Equal(2, await node.WaitForExitAsync(TimeSpan.FromMinutes(1)));
+        Assert.Contains("Ledger:ElectionTimeoutTicks", node.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", node.Error, StringComparison.Ordinal);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(dir.Path));
+    }
+
+    [Fact]
+    public async Task Help_lists_the_options_and_starts_nothing()
+    {
+        using var dir = new TempDirectory("ledger-node-tests");
+        var result = await ProcessRunner.RunDotnetAsync(RepoPaths.NodeDll, ["--help"], dir.Path);
+        Assert.True(result.ExitCode == 0, result.ToString());
+        foreach (var name in NodeCommandLine.SwitchMappings.Keys)
+        {
+            Assert.Contains(name, result.StandardOutput, StringComparison.Ordinal);
+        }
+
+        Assert.Empty(Directory.EnumerateFileSystemEntries(dir.Path));
+    }
+
+    [Fact]
+    public async Task A_misspelt_option_exits_with_2_and_creates_no_ledger()
+    {
+        using var dir = new TempDirectory("ledger-node-tests");
+        var result = await ProcessRunner.RunDotnetAsync(RepoPaths.NodeDll, ["--data-dri", Path.Combine(dir.Path, "intended")], dir.Path);
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains("--data-dri", result.StandardError, StringComparison.Ordinal);
+        Assert.Contains("ledger-node --help", result.StandardError, StringComparison.Ordinal);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(dir.Path));
+    }
+}
