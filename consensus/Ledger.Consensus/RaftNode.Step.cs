@@ -98,9 +98,9 @@ public sealed partial class RaftNode
     {
         bool isPre = m.Kind == MessageKind.PreVote;
         // §5.2: one vote per term, first come first served; §5.4.1: only for an up-to-date log.
-        bool canVote = _vote == m.From
+        bool canVote = !_votesHeld && (_vote == m.From
             || (_vote == 0 && _leaderId == 0)
-            || (isPre && m.Term > _term);
+            || (isPre && m.Term > _term));
         MessageKind responseKind = isPre ? MessageKind.PreVoteResponse : MessageKind.VoteResponse;
         if (canVote && _log.IsUpToDate(m.Index, m.LogTerm))
         {
@@ -131,7 +131,7 @@ public sealed partial class RaftNode
                 _leaderId = m.From;
                 HandleHeartbeat(m);
                 break;
-            case MessageKind.TimeoutNow:
+            case MessageKind.TimeoutNow when !_votesHeld:
                 // Dissertation §3.10: the target campaigns at once, skipping PreVote, overriding leases.
                 StartElection(leaderTransfer: true);
                 break;
@@ -204,6 +204,7 @@ public sealed partial class RaftNode
             }
 
             CommitAsFollower(Math.Min(m.Commit, lastNewIndex));
+            NoteCommitWhileHeld();
             Send(new Message { Kind = MessageKind.AppendResponse, To = m.From, Term = _term, Index = lastNewIndex });
             return;
         }
@@ -218,6 +219,7 @@ public sealed partial class RaftNode
     {
         // The leader sends min(commit, our match), so this never commits past what we hold from it.
         CommitAsFollower(Math.Min(m.Commit, _log.LastIndex));
+        NoteCommitWhileHeld();
 
         // A commit beyond our log means we lost entries we once acknowledged (a member restarted on
         // an empty disk): say how far our log goes, so that the leader sends the rest again.

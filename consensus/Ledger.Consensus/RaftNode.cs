@@ -150,7 +150,7 @@ public sealed partial class RaftNode
     private void TickElection()
     {
         _electionElapsedTicks++;
-        if (IsPromotable && _electionElapsedTicks >= _randomizedElectionTimeoutTicks)
+        if (IsPromotable && !_votesHeld && _electionElapsedTicks >= _randomizedElectionTimeoutTicks)
         {
             _electionElapsedTicks = 0;
             StartElection(leaderTransfer: false);
@@ -252,7 +252,7 @@ public sealed partial class RaftNode
 
     private void StartElection(bool leaderTransfer)
     {
-        if (!IsPromotable)
+        if (!IsPromotable || _votesHeld)
         {
             return;
         }

@@ -92,5 +92,6 @@ internal static class Format
     }
 
     public static string Status(RaftNode node) =>
-        $"n{node.Id}: {node.Role} term={node.Term} vote={node.Vote} leader={node.LeaderId} commit={node.CommitIndex} applied={node.AppliedIndex} last={node.LastIndex} {node.Membership}";
+        $"n{node.Id}: {node.Role} term={node.Term} vote={node.Vote} leader={node.LeaderId} commit={node.CommitIndex} applied={node.AppliedIndex} last={node.LastIndex} {node.Membership}"
+        + (node.VotesHeld ? " held" : "");
 }

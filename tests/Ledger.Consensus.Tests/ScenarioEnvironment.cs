@@ -110,7 +110,8 @@ internal sealed class ScenarioEnvironment
             case "crash": Crash(Host(args[0])); break;
             case "process-crash": ProcessThenCrash(Host(args[0]), args.Count > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 0); break;
             case "restart": Host(args[0]).Restart(); break;
-            case "restart-empty": Host(args[0]).RestartEmpty(); break;
+            case "restart-empty": RestartEmpty(Host(args[0]), held: args.Count > 1 && args[1] == "held"); break;
+            case "observe": Observe(args); break;
             case "status": Status(args); break;
             case "log": Log(Host(args[0])); break;
             default: throw new InvalidOperationException($"unknown command {command}");
@@ -342,6 +343,23 @@ internal sealed class ScenarioEnvironment
                 _partition[id] = group + 1;
             }
         }
+    }
+
+    /// <summary><c>restart-empty N [held]</c>: N restarts on an empty disk, holding its votes when asked.</summary>
+    private static void RestartEmpty(ScenarioHost host, bool held)
+    {
+        host.RestartEmpty();
+        if (held)
+        {
+            host.Node.HoldVotes();
+        }
+    }
+
+    /// <summary><c>observe N PEER TERM LAST</c>: N hears PEER's term and last log index.</summary>
+    private void Observe(IReadOnlyList<string> args)
+    {
+        ulong[] values = [.. args.Skip(1).Select(a => ulong.Parse(a, CultureInfo.InvariantCulture))];
+        Host(args[0]).Node.ObservePeerState(values[0], values[1], values[2]);
     }
 
     private void Status(IReadOnlyList<string> args)
