@@ -98,7 +98,7 @@ public sealed partial class RaftNode
     {
         bool isPre = m.Kind == MessageKind.PreVote;
         // §5.2: one vote per term, first come first served; §5.4.1: only for an up-to-date log.
-        bool canVote = !_votesHeld && (_vote == m.From
+        bool canVote = (!_votesHeld || HeldVoteAllows(m)) && (_vote == m.From
             || (_vote == 0 && _leaderId == 0)
             || (isPre && m.Term > _term));
         MessageKind responseKind = isPre ? MessageKind.PreVoteResponse : MessageKind.VoteResponse;

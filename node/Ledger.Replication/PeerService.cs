@@ -226,6 +226,18 @@ internal sealed partial class PeerService(PeerContext peers, IHostApplicationLif
         return new Ack();
     }
 
+    public override async Task<RaftStateResponse> RaftState(Ack request, ServerCallContext context)
+    {
+        await AuthenticateAsync(context);
+        if (peers.Host is not { } host)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, "this member is still starting"));
+        }
+
+        var status = host.Status;
+        return new RaftStateResponse { Term = status.Term, LastIndex = status.LastIndex, LastTerm = status.LastTerm, VotesHeld = status.VotesHeld };
+    }
+
     public override async Task<ReadIndexResponse> ReadIndex(ReadIndexRequest request, ServerCallContext context)
     {
         await AuthenticateAsync(context);

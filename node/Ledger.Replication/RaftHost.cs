@@ -17,7 +17,7 @@ internal interface IPeerSender
 internal sealed record CommittedRaftEntry(ulong Index, ReadOnlyMemory<byte> Data, object? Tag);
 
 /// <summary>What a member's Raft state looks like from outside, refreshed after every Ready.</summary>
-internal sealed record RaftStatus(RaftRole Role, ulong Term, ulong LeaderId, ulong CommitIndex, ulong AppliedIndex, ulong LastIndex);
+internal sealed record RaftStatus(RaftRole Role, ulong Term, ulong LeaderId, ulong CommitIndex, ulong AppliedIndex, ulong LastIndex, ulong LastTerm = 0, bool VotesHeld = false);
 
 /// <summary>Timing and bounds of the host loop.</summary>
 internal sealed record RaftHostOptions
@@ -39,6 +39,9 @@ internal sealed record RaftHostOptions
     /// changes (a new leader, or none while an election runs). Must be quick and must not throw.
     /// </summary>
     public Action<RaftStatus, RaftStatus>? LeaderChanged { get; init; }
+
+    /// <summary>Called on the loop once a member that held its votes (an empty log at its first start) votes again.</summary>
+    public Action<RaftStatus>? VotesReleased { get; init; }
 }
 
 /// <summary>
@@ -68,6 +71,7 @@ internal sealed class RaftHost : IAsyncDisposable
     private RaftStatus _status;
     private ulong _lastQueuedBatchIndex;
     private long _leaderChanges;
+    private bool _votesHeldStored;
     private IReadOnlyDictionary<ulong, ulong> _matchIndices = new Dictionary<ulong, ulong>();
 
     public RaftHost(RaftNode node, RaftLogStore log, IPeerSender sender, RaftHostOptions options)
@@ -78,6 +82,12 @@ internal sealed class RaftHost : IAsyncDisposable
         _options = options;
         _events = Channel.CreateBounded<HostEvent>(new BoundedChannelOptions(options.EventsQueuedMax) { SingleReader = true });
         _committed = Channel.CreateBounded<CommittedRaftEntry>(new BoundedChannelOptions(options.CommittedQueuedMax) { SingleReader = true, SingleWriter = true });
+        _votesHeldStored = log.VotesHeld;
+        if (_votesHeldStored)
+        {
+            node.HoldVotes();
+        }
+
         _status = Snapshot();
     }
 
@@ -158,6 +168,10 @@ internal sealed class RaftHost : IAsyncDisposable
         return await completion.Task.WaitAsync(cancellationToken);
     }
 
+    /// <summary>What member <paramref name="memberId"/> answered when asked for its term and last log entry (while votes are held).</summary>
+    public void ObservePeer(ulong memberId, ulong term, ulong lastIndex, ulong lastTerm) =>
+        _events.Writer.TryWrite(new HostEvent.PeerState(memberId, term, lastIndex, lastTerm));
+
     /// <summary>Asks the leader to hand leadership to <paramref name="memberId"/>.</summary>
     public ValueTask TransferLeadershipAsync(ulong memberId, CancellationToken cancellationToken) =>
         _events.Writer.WriteAsync(new HostEvent.Transfer(memberId), cancellationToken);
@@ -236,6 +250,14 @@ internal sealed class RaftHost : IAsyncDisposable
                 await ProcessReadyAsync(cancellationToken);
             }
 
+            if (_votesHeldStored && !_node.VotesHeld)
+            {
+                // The hard state of the release (its abstention) was persisted above.
+                _log.ReleaseVotes();
+                _votesHeldStored = false;
+                _options.VotesReleased?.Invoke(Snapshot());
+            }
+
             if (_reads.Count > 0 && _node.Role != RaftRole.Leader)
             {
                 // A deposed leader's read rounds never complete; their callers ask the new leader.
@@ -273,6 +295,9 @@ internal sealed class RaftHost : IAsyncDisposable
                 break;
             case HostEvent.Propose propose:
                 HandlePropose(propose);
+                break;
+            case HostEvent.PeerState peer:
+                _node.ObservePeerState(peer.MemberId, peer.Term, peer.LastIndex, peer.LastTerm);
                 break;
             case HostEvent.Transfer transfer:
                 _node.TransferLeadership(transfer.MemberId);
@@ -383,7 +408,7 @@ internal sealed class RaftHost : IAsyncDisposable
     }
 
     private RaftStatus Snapshot() =>
-        new(_node.Role, _node.Term, _node.LeaderId, _node.CommitIndex, _node.AppliedIndex, _node.LastIndex);
+        new(_node.Role, _node.Term, _node.LeaderId, _node.CommitIndex, _node.AppliedIndex, _node.LastIndex, _node.LastTerm, _node.VotesHeld);
 
     private sealed record PendingProposal(ulong Term, object? Tag, TaskCompletionSource<ulong> Completion);
 
@@ -401,6 +426,8 @@ internal sealed class RaftHost : IAsyncDisposable
         public sealed record Read(TaskCompletionSource<ulong> Completion) : HostEvent;
 
         public sealed record Transfer(ulong MemberId) : HostEvent;
+
+        public sealed record PeerState(ulong MemberId, ulong Term, ulong LastIndex, ulong LastTerm) : HostEvent;
     }
 }
 

@@ -22,6 +22,7 @@ internal sealed class RaftLogStore : IRaftStorage
     private const byte Prefix = (byte)'r';
     private const byte HardStateTag = (byte)'h';
     private const byte EntryTag = (byte)'e';
+    private const byte VotesHeldTag = (byte)'v';
     private const int EntryHeaderBytes = 9;
 
     private readonly IKeyValueStore _store;
@@ -39,6 +40,23 @@ internal sealed class RaftLogStore : IRaftStorage
     }
 
     public RaftInitialState InitialState => new(_hardState, _genesis);
+
+    /// <summary>
+    /// True while the member holds its votes (<see cref="RaftNode.HoldVotes"/>): from the start that
+    /// created this log empty (<see cref="StageVotesHeld"/>) until <see cref="ReleaseVotes"/>.
+    /// </summary>
+    public bool VotesHeld => _store.Get(VotesHeldKey()) is not null;
+
+    /// <summary>Marks, in <paramref name="write"/>, a log created empty: its member holds its votes.</summary>
+    public static void StageVotesHeld(IKeyValueBatch write) => write.Put(VotesHeldKey(), [1]);
+
+    /// <summary>Durably ends the hold, once the node released it and the hard state it then wrote is on disk.</summary>
+    public void ReleaseVotes()
+    {
+        using var write = _store.CreateBatch();
+        write.Delete(VotesHeldKey());
+        _store.Write(write, sync: true);
+    }
 
     public HardState HardState => _hardState;
 
@@ -190,6 +208,8 @@ internal sealed class RaftLogStore : IRaftStorage
     }
 
     private static byte[] HardStateKey() => [Prefix, HardStateTag];
+
+    private static byte[] VotesHeldKey() => [Prefix, VotesHeldTag];
 
     private static byte[] EntryKey(ulong index)
     {

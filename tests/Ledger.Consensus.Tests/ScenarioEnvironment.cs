@@ -355,11 +355,11 @@ internal sealed class ScenarioEnvironment
         }
     }
 
-    /// <summary><c>observe N PEER TERM LAST</c>: N hears PEER's term and last log index.</summary>
+    /// <summary><c>observe N PEER</c>: N hears PEER's current term and its log's last index and term.</summary>
     private void Observe(IReadOnlyList<string> args)
     {
-        ulong[] values = [.. args.Skip(1).Select(a => ulong.Parse(a, CultureInfo.InvariantCulture))];
-        Host(args[0]).Node.ObservePeerState(values[0], values[1], values[2]);
+        RaftNode peer = Host(args[1]).Node;
+        Host(args[0]).Node.ObservePeerState(peer.Id, peer.Term, peer.LastIndex, peer.LastTerm);
     }
 
     private void Status(IReadOnlyList<string> args)

@@ -74,7 +74,9 @@ internal sealed partial class SimulationCluster
             foreach (ulong voter in node.Membership.Voters)
             {
                 MemoryRaftStorage storage = _hosts[voter].Storage;
-                if (storage.LastIndex >= commit && storage.Term(commit) == term)
+                // A wiped voter may have acknowledged the entry before its disk was lost: the leader
+                // counts that acknowledgement, which no rule can make durable again.
+                if ((storage.LastIndex >= commit && storage.Term(commit) == term) || _hosts[voter].Wiped)
                 {
                     durable++;
                 }

@@ -25,7 +25,7 @@ internal sealed partial class SimulationCluster
             Trace("heal");
         }
 
-        if (Chance(4))
+        if (!_replacements && Chance(4))
         {
             ChangeMembership();
         }

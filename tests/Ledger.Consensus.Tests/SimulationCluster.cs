@@ -36,7 +36,13 @@ internal sealed class SimHost(ulong id, RaftConfig config, MemoryRaftStorage sto
 
     public RaftConfig Config { get; } = config;
 
-    public MemoryRaftStorage Storage { get; } = storage;
+    public MemoryRaftStorage Storage { get; set; } = storage;
+
+    /// <summary>Replacement runs: the node's disk was lost at least once (its earlier acknowledgements may be gone).</summary>
+    public bool Wiped { get; set; }
+
+    /// <summary>Replacement runs: the durable mark that the node holds its votes (set by a wipe, cleared once it releases).</summary>
+    public bool HoldsVotes { get; set; }
 
     public RaftNode? Node { get; set; }
 
@@ -123,11 +129,27 @@ internal sealed partial class SimulationCluster
     private ulong _nextProposalId = 1;
     private ulong _traceHash = 14695981039346656037UL;
     private bool _faultsOn = true;
+    private readonly bool _replacements;
+    private readonly bool _holdVotes;
+    private readonly Membership _genesis;
 
-    public SimulationCluster(ulong seed, bool keepTrace)
+    /// <summary>
+    /// A run from <paramref name="seed"/>. With <paramref name="replacements"/>, the voters are fixed
+    /// (no learners, no membership changes) and a crashed voter sometimes comes back on an empty disk,
+    /// as a replaced member does; it holds its votes (RaftNode.HoldVotes) unless <paramref name="holdVotes"/>
+    /// is false, which shows what the hold prevents.
+    /// </summary>
+    public SimulationCluster(ulong seed, bool keepTrace, bool replacements = false, bool holdVotes = true)
     {
         _seed = seed;
         _options = SimulationOptions.FromSeed(seed);
+        _replacements = replacements;
+        _holdVotes = holdVotes;
+        if (replacements)
+        {
+            _options = _options with { Learners = 0, Spares = 0 };
+        }
+
         _random = new SplitMix64Random(seed);
         _trace = keepTrace ? new StringBuilder() : null;
         int total = _options.Voters + _options.Learners + _options.Spares;
@@ -136,6 +158,7 @@ internal sealed partial class SimulationCluster
         var genesis = new Membership(
             Enumerable.Range(1, _options.Voters).Select(i => (ulong)i),
             Enumerable.Range(_options.Voters + 1, _options.Learners).Select(i => (ulong)i));
+        _genesis = genesis;
         for (ulong id = 1; id <= (ulong)total; id++)
         {
             var config = new RaftConfig
@@ -170,6 +193,9 @@ internal sealed partial class SimulationCluster
     public int AcknowledgedCount => _acknowledged.Count;
 
     public int ReadsServed { get; private set; }
+
+    /// <summary>Replacement runs: how many times a member came back on an empty disk.</summary>
+    public int Wipes { get; private set; }
 
     /// <summary>Folds numbers into the trace hash; formats text only when a full trace is kept.</summary>
     private void TraceNumbers(string tag, ulong a, ulong b, ulong c)
@@ -255,6 +281,8 @@ internal sealed partial class SimulationCluster
             ProcessReady(host);
         }
 
+        AnswerHeldNodes();
+
         // Checked before and after membership changes: a commit is judged under the membership that made it.
         CheckInvariants();
         if (_faultsOn)
@@ -280,6 +308,13 @@ internal sealed partial class SimulationCluster
 
     private void Restart(SimHost host)
     {
+        // One replacement at a time, as an operator replaces members: a second disk lost while the
+        // first replaced member still holds its votes can lose what only those two disks held.
+        if (_replacements && _faultsOn && !_hosts.Values.Any(other => other.HoldsVotes) && Chance(250))
+        {
+            Wipe(host);
+        }
+
         var node = new RaftNode(host.Config, host.Storage, new SplitMix64Random((_seed * 31) + host.Id + ((ulong)_step << 16)), host.AppliedIndex);
         host.Node = node;
         host.RestartAtStep = -1;
@@ -289,6 +324,67 @@ internal sealed partial class SimulationCluster
         Require(node.Term != host.LastGrantedTerm || node.Vote == host.LastGrantedCandidate, $"n{host.Id} restarted in term {node.Term} with vote {node.Vote} after granting {host.LastGrantedCandidate}");
         host.LastTerm = node.Term;
         host.LeaderTerm = 0;
+        if (host.HoldsVotes)
+        {
+            node.HoldVotes();
+        }
+    }
+
+    /// <summary>The node's disk is lost: it comes back empty under the same identity, as a replaced member.</summary>
+    private void Wipe(SimHost host)
+    {
+        host.Storage = new MemoryRaftStorage(_genesis);
+        host.Wiped = true;
+        Wipes++;
+        host.HoldsVotes = _holdVotes;
+        host.AppliedIndex = 0;
+        host.AppliedIds.Clear();
+        host.MaxTermSent = 0;
+        host.LastGrantedTerm = 0;
+        host.LastGrantedCandidate = 0;
+        host.LastTerm = 0;
+        host.LeaderTerm = 0;
+        host.CheckedCommit = 0;
+        // A candidacy whose requests reached nobody won nothing; one that reached anybody left its term there.
+        foreach (var ownVote in _votes.Where(v => v.Key.Voter == host.Id && v.Value == host.Id).Select(v => v.Key).ToList())
+        {
+            _votes.Remove(ownVote);
+        }
+
+        Trace($"wipe n{host.Id}");
+    }
+
+    /// <summary>
+    /// A node that holds its votes asks the others for their term and last log entry; an answer gets
+    /// through when the network lets both ways through. Once it stops holding, its mark is cleared.
+    /// </summary>
+    private void AnswerHeldNodes()
+    {
+        foreach (SimHost host in _hosts.Values)
+        {
+            if (host.Node is not { } node || !host.HoldsVotes)
+            {
+                continue;
+            }
+
+            if (!node.VotesHeld)
+            {
+                if (!node.HasReady())
+                {
+                    host.HoldsVotes = false; // the hard state of the release is durable
+                }
+
+                continue;
+            }
+
+            foreach (SimHost peer in _hosts.Values)
+            {
+                if (peer.Id != host.Id && peer.Node is { } answering && _canSend[host.Id, peer.Id] && _canSend[peer.Id, host.Id] && Chance(200))
+                {
+                    node.ObservePeerState(peer.Id, answering.Term, answering.LastIndex, answering.LastTerm);
+                }
+            }
+        }
     }
 
     private void Crash(SimHost host, string why)

@@ -59,6 +59,62 @@ public sealed class SimulationTests(ITestOutputHelper output)
         Assert.True(failures.Count == 0, string.Join("\n", failures.Take(10)));
     }
 
+    /// <summary>Seeds of the replacement runs; <c>LEDGER_SIM_REPLACEMENT_SEEDS=N</c> runs N.</summary>
+    private const int DefaultReplacementSeeds = 400;
+
+    [Fact]
+    public void Simulation_with_replaced_members_holding_their_votes_keeps_every_safety_property()
+    {
+        ulong count = Setting("LEDGER_SIM_REPLACEMENT_SEEDS", DefaultReplacementSeeds);
+        var (failures, wipes) = RunReplacementSeeds(count, holdVotes: true, stopAtFirstFailure: false);
+        output.WriteLine($"{count} replacement seeds, {wipes} of them with at least one member replaced");
+        Assert.True(wipes > (long)count / 2, $"only {wipes} of {count} seeds replaced a member");
+        Assert.True(failures.Count == 0, string.Join("\n", failures.Take(10)));
+    }
+
+    [Fact]
+    public void Simulation_with_replaced_members_that_vote_at_once_loses_committed_entries_or_elects_two_leaders()
+    {
+        var (failures, _) = RunReplacementSeeds(DefaultReplacementSeeds, holdVotes: false, stopAtFirstFailure: true);
+        output.WriteLine(failures.FirstOrDefault() ?? "no violation");
+        Assert.Contains(failures, failure => failure.Contains("lacks committed index", StringComparison.Ordinal)
+            || failure.Contains("both lead term", StringComparison.Ordinal) || failure.Contains("committed a different entry", StringComparison.Ordinal));
+    }
+
+    private static (List<string> Failures, long SeedsWithWipes) RunReplacementSeeds(ulong count, bool holdVotes, bool stopAtFirstFailure)
+    {
+        var failures = new List<string>();
+        long withWipes = 0;
+        Parallel.For(0L, (long)count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, (offset, loop) =>
+        {
+            ulong seed = 1 + (ulong)offset;
+            var cluster = new SimulationCluster(seed, keepTrace: false, replacements: true, holdVotes: holdVotes);
+            try
+            {
+                cluster.Run(DefaultSteps);
+            }
+            catch (Exception failure) when (failure is SimulationViolation or InvariantException)
+            {
+                lock (failures)
+                {
+                    failures.Add($"seed {seed} at step {cluster.StepsRun}: {failure.Message}");
+                }
+
+                if (stopAtFirstFailure)
+                {
+                    loop.Stop();
+                }
+            }
+
+            if (cluster.Wipes > 0)
+            {
+                Interlocked.Increment(ref withWipes);
+            }
+        });
+        failures.Sort(StringComparer.Ordinal);
+        return (failures, withWipes);
+    }
+
     [Fact]
     public void Simulation_same_seed_gives_byte_identical_traces()
     {

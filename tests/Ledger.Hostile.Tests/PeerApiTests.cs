@@ -22,6 +22,12 @@ public sealed class PeerApiTests(ConsortiumFixture fixture, ITestOutputHelper ou
 
     public static TheoryData<string> PeerMethods => [.. PeerHeaders.Methods.Select(m => m.Method)];
 
+    [Fact]
+    public void Every_peer_rpc_of_the_service_is_covered() =>
+        Assert.Equal(
+            Ledger.Replication.Protos.Peer.Descriptor.Methods.Select(m => m.Name).Order(StringComparer.Ordinal),
+            PeerHeaders.Methods.Select(m => m.Method).Order(StringComparer.Ordinal));
+
     [Theory]
     [MemberData(nameof(PeerMethods))]
     public async Task Random_and_mutated_messages_without_a_handshake_are_refused(string method)
@@ -181,7 +187,7 @@ public sealed class PeerApiTests(ConsortiumFixture fixture, ITestOutputHelper ou
     {
         "Cosign" => CosignRequest.Parser,
         "ReadIndex" => ReadIndexRequest.Parser,
-        "Hello" => Ack.Parser,
+        "Hello" or "RaftState" => Ack.Parser,
         _ => RaftMessage.Parser,
     };
 
@@ -189,7 +195,7 @@ public sealed class PeerApiTests(ConsortiumFixture fixture, ITestOutputHelper ou
     {
         "Cosign" => [new CosignRequest { CheckpointBody = "test.ledger/x\n1\n" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)) + "\n" }.ToByteArray()],
         "ReadIndex" => [new ReadIndexRequest().ToByteArray()],
-        "Hello" => [new Ack().ToByteArray()],
+        "Hello" or "RaftState" => [new Ack().ToByteArray()],
         "TimeoutNow" => [new RaftMessage { Kind = 13, From = 1, To = 2, Term = 99 }.ToByteArray()],
         _ => [new RaftMessage { Kind = 5, From = 1, To = 2, Term = 99, Index = 10, LogTerm = 3 }.ToByteArray(),
               new RaftMessage { Kind = 1, From = 1, To = 2, Term = 99, Entries = { new RaftEntry { Term = 99, Index = 11, Data = ByteString.CopyFrom(RandomNumberGenerator.GetBytes(40)) } } }.ToByteArray()],

@@ -241,6 +241,62 @@ public sealed class ConsortiumNodeTests
         Assert.True(new CheckpointVerifier(consortium.Consortium).Verify(checkpoint.Text).IsValid);
     }
 
+    [Fact]
+    public async Task A_replaced_member_does_not_elect_a_member_that_lacks_what_it_helped_commit()
+    {
+        await using var consortium = await InProcessConsortium.StartAsync(3);
+        var leader = await consortium.WaitForLeaderAsync(LeaderWait);
+        var holder = leader;
+        var replaced = (leader + 1) % 3;
+        var lagging = (leader + 2) % 3;
+        await consortium.StopAsync(lagging);
+        var committed = Digest();
+        await consortium.Client(holder).AnchorAsync(consortium.Anchor(committed), deadline: Deadline());
+        Assert.True(consortium.Host(replaced).Node.Replica!.Host.Status.LastIndex >= consortium.Host(holder).Node.Replica!.Host.Status.CommitIndex);
+
+        // Only the replaced member (empty disk) and the one that never saw the anchor are up.
+        await consortium.StopAsync(holder);
+        await consortium.StopAsync(replaced);
+        await consortium.StartAsync(replaced, wipeData: true);
+        await consortium.StartAsync(lagging);
+        Assert.True(consortium.Host(replaced).Node.Replica!.Host.Status.VotesHeld);
+        await Task.Delay(LeaderWait / 4);
+        foreach (var member in new[] { replaced, lagging })
+        {
+            var status = consortium.Host(member).Node.Replica!.Host.Status;
+            Assert.True(status.LeaderId == 0, $"member {member} follows {status.LeaderId}: a leader was elected without the committed anchor");
+        }
+
+        Assert.True(consortium.Host(replaced).Node.Replica!.Host.Status.VotesHeld);
+
+        // The member holding the anchor returns: it leads, and the replaced member votes again once it holds its commit.
+        await consortium.StartAsync(holder);
+        try
+        {
+            leader = await consortium.WaitForLeaderAsync(LeaderWait);
+        }
+        catch (TimeoutException)
+        {
+            Assert.Fail(string.Join("\n", new[] { holder, replaced, lagging }.Select(m => $"{m}: {consortium.Host(m).Node.Replica!.Host.Status}")));
+        }
+        Assert.Equal(holder, leader);
+        var node = consortium.Host(replaced).Node;
+        using var wait = new CancellationTokenSource(CallDeadline);
+        while (node.Replica!.Host.Status.VotesHeld)
+        {
+            await Task.Delay(50, wait.Token);
+        }
+
+        var receipt = await consortium.Client(replaced).GetReceiptAsync(
+            new GetReceiptRequest { Digest = ByteString.CopyFrom(committed), Linearizable = true }, deadline: Deadline());
+        Assert.True(new ReceiptVerifier(consortium.Consortium).Verify(receipt.Receipt, committed).IsValid);
+
+        // Released for good: a later restart of the same disk does not hold again.
+        await consortium.StopAsync(replaced);
+        await consortium.StartAsync(replaced);
+        Assert.False(consortium.Host(replaced).Node.Replica!.Host.Status.VotesHeld);
+    }
+
     [Theory]
     [InlineData(null, "has no address", "http://127.0.0.1:7401")]
     [InlineData("http://10.9.8.7:7400", "must use https://", "http://127.0.0.1:7401")]

@@ -48,6 +48,35 @@ public sealed class RaftLogStoreTests : IDisposable
     }
 
     [Fact]
+    public void The_mark_that_votes_are_held_lasts_until_it_is_released()
+    {
+        using (var store = RocksDbKeyValueStore.Open(_dir.Path))
+        {
+            Assert.False(new RaftLogStore(store, Genesis).VotesHeld);
+            using var write = store.CreateBatch();
+            RaftLogStore.StageVotesHeld(write);
+            store.Write(write, sync: true);
+        }
+
+        using (var store = RocksDbKeyValueStore.Open(_dir.Path))
+        {
+            var log = new RaftLogStore(store, Genesis);
+            Assert.True(log.VotesHeld);
+            log.Persist(Entries(1, 1, 2), new HardState(1, 1, 2));
+            Assert.True(log.VotesHeld);
+            log.ReleaseVotes();
+            Assert.False(log.VotesHeld);
+        }
+
+        using (var store = RocksDbKeyValueStore.Open(_dir.Path))
+        {
+            var log = new RaftLogStore(store, Genesis);
+            Assert.False(log.VotesHeld);
+            AssertLog(log, (1, 1), (2, 1));
+        }
+    }
+
+    [Fact]
     public void A_conflicting_append_replaces_the_tail_durably()
     {
         using (var store = RocksDbKeyValueStore.Open(_dir.Path))

@@ -26,6 +26,12 @@ internal sealed partial class LeaderChangeLog(PeerContext peers, ILogger logger)
         }
     }
 
+    /// <summary>At start, when the Raft log was created empty (event 7403).</summary>
+    public void VotesHeld() => LogVotesHeld();
+
+    /// <summary>Once a member that held its votes votes again (event 7404).</summary>
+    public void VotesReleased(RaftStatus status) => LogVotesReleased(status.Term, status.LastIndex);
+
     private static string Role(RaftStatus status) => status.Role.ToString().ToLowerInvariant();
 
     private string Name(ulong id) => peers.MembersById.TryGetValue(id, out var member) ? member.Id : $"#{id:x16}";
@@ -36,4 +42,12 @@ internal sealed partial class LeaderChangeLog(PeerContext peers, ILogger logger)
     [LoggerMessage(EventId = 7402, Level = LogLevel.Information,
         Message = "member {Leader} no longer leads as far as this member knows (term {Term}, this member is {Role}): an election is under way")]
     private partial void LogNoLeader(string leader, ulong term, string role);
+
+    [LoggerMessage(EventId = 7403, Level = LogLevel.Information,
+        Message = "this member's Raft log was created empty (a new consortium, or a member replaced on an empty disk): it neither votes nor campaigns until every other member has told it its term and it holds what a leader committed (docs/consortium.md, \"Replaced member\")")]
+    private partial void LogVotesHeld();
+
+    [LoggerMessage(EventId = 7404, Level = LogLevel.Information,
+        Message = "this member votes again: every other member answered and its log is safe to vote with (term {Term}, last log index {LastIndex})")]
+    private partial void LogVotesReleased(ulong term, ulong lastIndex);
 }

@@ -17,6 +17,7 @@ internal sealed class ReplicaMember : IAsyncDisposable
 {
     private readonly RocksDbKeyValueStore _raftStore;
     private readonly GrpcPeerTransport _transport;
+    private readonly HeldVotesProbe _heldVotes;
 
     public ReplicaMember(NodeOptions options, NodeFiles files, Consortium consortium, SignerKey memberKey, ulong appliedIndex, Func<ulong> nowMs,
         Action<StorageCorruptException>? onCorruption = null, ILoggerFactory? loggers = null)
@@ -53,8 +54,15 @@ internal sealed class ReplicaMember : IAsyncDisposable
             {
                 TickInterval = TimeSpan.FromMilliseconds(options.TickMs),
                 LeaderChanged = leaderLog.Changed,
+                VotesReleased = leaderLog.VotesReleased,
             });
             Peers.Host = Host;
+            if (Host.Status.VotesHeld)
+            {
+                leaderLog.VotesHeld();
+            }
+
+            _heldVotes = new HeldVotesProbe(Peers);
             RecoveredCommitIndex = log.HardState.Commit;
             Cosignatures = new CosignatureCollector(Peers);
             Reads = new LeaderReads(Peers);
@@ -157,6 +165,7 @@ internal sealed class ReplicaMember : IAsyncDisposable
     {
         _transport.Start();
         Host.Start();
+        _heldVotes.Start();
         Discovery?.Start();
     }
 
@@ -167,6 +176,7 @@ internal sealed class ReplicaMember : IAsyncDisposable
             await Discovery.DisposeAsync();
         }
 
+        await _heldVotes.DisposeAsync();
         await Host.DisposeAsync();
         await _transport.DisposeAsync();
         Cosignatures.Dispose();
@@ -187,8 +197,16 @@ internal sealed class ReplicaMember : IAsyncDisposable
         var stored = raftStore.Get(key);
         if (stored is null)
         {
+            // A Raft log created now: a new consortium, or a member replaced on an empty disk, which
+            // lost the votes and acknowledgements it gave. Either way it holds its votes until it is
+            // safe to vote again (RaftNode.HoldVotes); one member alone has nobody to wait for.
             using var write = raftStore.CreateBatch();
             write.Put(key, System.Text.Encoding.UTF8.GetBytes(members));
+            if (consortium.Members.Count > 1)
+            {
+                RaftLogStore.StageVotesHeld(write);
+            }
+
             raftStore.Write(write, sync: true);
             return;
         }

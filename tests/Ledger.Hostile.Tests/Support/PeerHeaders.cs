@@ -35,5 +35,6 @@ internal static class PeerHeaders
         ("Cosign", MethodType.Unary),
         ("ReadIndex", MethodType.Unary),
         ("Hello", MethodType.Unary),
+        ("RaftState", MethodType.Unary),
     ];
 }
