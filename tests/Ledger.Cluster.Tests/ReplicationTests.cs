@@ -71,6 +71,7 @@ public sealed class ReplicationTests
         Assert.Equal([cluster.MemberIds[leader]], members.Where(m => (string?)m!["role"] == "leader").Select(m => (string)m!["id"]!));
         Assert.All(members.Where(m => (string)m!["id"]! != cluster.MemberIds[leader]), m => Assert.Equal("follower", (string?)m!["role"]));
         Assert.Single(members.Select(m => (ulong)m!["term"]!).Distinct());
+        Assert.All(members, m => Assert.False((bool)m!["votesHeld"]!));
 
         var receiptsFolder = Path.Combine(cluster.DirectoryPath, "receipts");
         Directory.CreateDirectory(receiptsFolder);

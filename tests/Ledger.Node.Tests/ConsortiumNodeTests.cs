@@ -268,6 +268,8 @@ public sealed class ConsortiumNodeTests
         }
 
         Assert.True(consortium.Host(replaced).Node.Replica!.Host.Status.VotesHeld);
+        var rows = (await consortium.Client(lagging).GetStatusAsync(new GetStatusRequest(), deadline: Deadline())).Members;
+        Assert.Equal([consortium.Consortium.Members[replaced].Id], rows.Where(row => row.VotesHeld).Select(row => row.Id));
 
         // The member holding the anchor returns: it leads, and the replaced member votes again once it holds its commit.
         await consortium.StartAsync(holder);

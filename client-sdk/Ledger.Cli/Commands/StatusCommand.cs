@@ -120,6 +120,7 @@ internal static class StatusCommand
                 ["appliedIndex"] = member.AppliedIndex,
                 ["treeSize"] = member.TreeSize,
                 ["lag"] = member.Lag,
+                ["votesHeld"] = member.VotesHeld,
             });
         }
 
@@ -180,6 +181,11 @@ internal static class StatusCommand
         lines.AddRange(status.Members.Select(member => member.Role == "unreachable"
             ? $"  {member.Id,-20} {member.Role,-13} {"-",6} {"-",10} {"-",10} {"-",8} {"-",12}  {member.Address}"
             : $"  {member.Id,-20} {member.Role,-13} {member.Term,6} {member.CommitIndex,10} {member.AppliedIndex,10} {member.Lag,8} {member.TreeSize,12}  {member.Address}"));
+        var held = status.Members.Where(member => member.VotesHeld).Select(member => member.Id).ToList();
+        if (held.Count > 0)
+        {
+            lines.Add($"votes held: {string.Join(", ", held)} (a new Raft log: it votes once it has heard from every member and holds what they hold)");
+        }
         if (status.Activity is { } activity)
         {
             lines.Add("");

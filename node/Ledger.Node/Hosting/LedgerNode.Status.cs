@@ -79,6 +79,7 @@ internal sealed partial class LedgerNode
             Id = MemberKey.Name,
             Address = address ?? "",
             Role = ReplicaMember.RoleName(raft.Role),
+            VotesHeld = raft.VotesHeld,
             Term = raft.Term,
             CommitIndex = raft.CommitIndex,
             AppliedIndex = AppliedLogIndex,
