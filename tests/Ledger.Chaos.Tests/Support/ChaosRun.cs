@@ -90,7 +90,9 @@ internal static class ChaosRun
     {
         var firstRound = settings.EveryKindFirst ? Nemeses.Kinds.OrderBy(_ => random.Next()).ToList() : [];
         var clock = Stopwatch.StartNew();
-        for (var step = 0; step < 10_000 && clock.Elapsed < settings.FaultPhase; step++)
+        // The first round (every kind once, when asked for) runs whole even on a machine so loaded that
+        // it outlasts the fault phase: a bounded run must mix every nemesis.
+        for (var step = 0; step < 10_000 && (step < firstRound.Count || clock.Elapsed < settings.FaultPhase); step++)
         {
             var kinds = new List<string> { step < firstRound.Count ? firstRound[step] : Nemeses.Kinds[random.Next(Nemeses.Kinds.Count)] };
             if (step >= firstRound.Count && step % CombineEvery == 0)
