@@ -16,7 +16,7 @@ namespace Ledger.Discovery.Tests;
 /// </summary>
 public sealed class NodeDiscoveryTests
 {
-    private static readonly TimeSpan FormWait = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan FormWait = TimeSpan.FromSeconds(120);
 
     /// <summary>
     /// A bound, not a timing assertion. Without a connect timeout on the replication stream the leader
