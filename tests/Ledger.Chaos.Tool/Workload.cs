@@ -14,11 +14,16 @@ internal static class Workload
     /// <summary>Digests per request: 1 to this many, drawn from the seeded generator.</summary>
     public const int DigestsPerRequestMax = 4;
 
-    /// <summary>Requests one loop sends at most, whatever the duration.</summary>
-    public const int RequestsPerLoopMax = 100_000;
+    /// <summary>
+    /// Requests one loop sends at most in a run of <paramref name="seconds"/>: the most its pause lets
+    /// it send in that time, so the bound holds the loop without cutting the load short (a fixed
+    /// 100,000 ended the load of a two-hour campaign 20 minutes before its faults).
+    /// </summary>
+    public static int RequestsPerLoopMax(int seconds) => (int)Math.Min(int.MaxValue, 1_000L + (seconds * 1_000L / (long)RequestPause.TotalMilliseconds));
 
-    /// <summary>Distinct checkpoints recorded at most.</summary>
-    public const int CheckpointsMax = 50_000;
+    /// <summary>Distinct checkpoints recorded at most in a run of <paramref name="seconds"/> on <paramref name="members"/> members: one per poll.</summary>
+    public static int CheckpointsMax(int seconds, int members) =>
+        (int)Math.Min(int.MaxValue, 1_000L + (seconds * 1_000L / (long)CheckpointPollInterval.TotalMilliseconds * members));
 
     /// <summary>Pause between two requests of one loop: the load stays modest beside the members on a small machine.</summary>
     private static readonly TimeSpan RequestPause = TimeSpan.FromMilliseconds(25);
@@ -51,10 +56,10 @@ internal static class Workload
         using var client = new LedgerClient(addresses, AnchorOptions);
         var counts = new OutcomeCounts();
 
-        var collector = Task.Run(() => CollectCheckpointsAsync(addresses, checkpoints, stop.Token), CancellationToken.None);
+        var collector = Task.Run(() => CollectCheckpointsAsync(addresses, checkpoints, CheckpointsMax(seconds, addresses.Count), stop.Token), CancellationToken.None);
         var loops = issuers
             .SelectMany((issuer, i) => Enumerable.Range(0, loopsPerIssuer).Select(loop => (issuer, loopSeed: LoopSeed(seed, i, loop))))
-            .Select(pair => Task.Run(() => LoopAsync(client, pair.issuer, new Random(pair.loopSeed), history, counts, stop.Token), CancellationToken.None))
+            .Select(pair => Task.Run(() => LoopAsync(client, pair.issuer, new Random(pair.loopSeed), RequestsPerLoopMax(seconds), history, counts, stop.Token), CancellationToken.None))
             .ToArray();
         await Task.WhenAll(loops);
         await collector;
@@ -62,9 +67,9 @@ internal static class Workload
         return 0;
     }
 
-    private static async Task LoopAsync(LedgerClient client, SignerKey issuer, Random random, JsonLinesWriter history, OutcomeCounts counts, CancellationToken stop)
+    private static async Task LoopAsync(LedgerClient client, SignerKey issuer, Random random, int requestsMax, JsonLinesWriter history, OutcomeCounts counts, CancellationToken stop)
     {
-        for (var request = 0; request < RequestsPerLoopMax && !stop.IsCancellationRequested; request++)
+        for (var request = 0; request < requestsMax && !stop.IsCancellationRequested; request++)
         {
             var digests = new byte[random.Next(1, DigestsPerRequestMax + 1)][];
             for (var i = 0; i < digests.Length; i++)
@@ -114,7 +119,7 @@ internal static class Workload
     internal static bool IsUnknown(StatusCode code) =>
         code is StatusCode.DeadlineExceeded or StatusCode.Unavailable or StatusCode.Cancelled or StatusCode.Unknown or StatusCode.Internal or StatusCode.Aborted;
 
-    private static async Task CollectCheckpointsAsync(IReadOnlyList<Uri> addresses, JsonLinesWriter output, CancellationToken stop)
+    private static async Task CollectCheckpointsAsync(IReadOnlyList<Uri> addresses, JsonLinesWriter output, int checkpointsMax, CancellationToken stop)
     {
         var seen = new HashSet<string>(StringComparer.Ordinal);
         var probes = addresses.Select(address => (Name: address.ToString().TrimEnd('/'), Client: new LedgerClient([address], ProbeOptions))).ToArray();
@@ -125,7 +130,7 @@ internal static class Workload
                 var polled = await Task.WhenAll(probes.Select(async probe => (probe.Name, Text: await TryCheckpointAsync(probe.Client, stop))));
                 foreach (var (name, text) in polled)
                 {
-                    if (text is not null && seen.Count < CheckpointsMax && seen.Add(text))
+                    if (text is not null && seen.Count < checkpointsMax && seen.Add(text))
                     {
                         output.Write(new CheckpointRecord(name, NowMs(), text));
                     }
