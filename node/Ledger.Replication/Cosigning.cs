@@ -79,14 +79,9 @@ internal sealed class CosignatureCollector(PeerContext peers) : IDisposable
         try
         {
             var client = new Peer.PeerClient(Channel(member));
-            var (header, nonce) = PeerHandshake.CallerHeader(peers.MemberKey, peers.Consortium.Origin, member.Id, peers.NowMs());
-            using var call = client.CosignAsync(
-                new CosignRequest { CheckpointBody = body },
-                new Metadata { { PeerHandshake.HeaderName, header } },
-                DateTime.UtcNow + CallDeadline,
-                cancellationToken);
-            if (!peers.Authenticator.TryVerifyCallee((await call.ResponseHeadersAsync).GetValue(PeerHandshake.HeaderName), nonce, out var callee, out var error)
-                || callee!.MemberId != member.Id)
+            var (headers, nonce) = peers.CallHeaders(member.Id);
+            using var call = client.CosignAsync(new CosignRequest { CheckpointBody = body }, headers, DateTime.UtcNow + CallDeadline, cancellationToken);
+            if (!peers.AnsweredAs(await call.ResponseHeadersAsync, nonce, member.Id, out var error))
             {
                 return (member, null, "failed the handshake: " + error);
             }

@@ -59,11 +59,9 @@ internal sealed class HeldVotesProbe(PeerContext peers) : IAsyncDisposable
         try
         {
             var client = new Peer.PeerClient(_channels.For(address));
-            var (header, nonce) = PeerHandshake.CallerHeader(peers.MemberKey, peers.Consortium.Origin, member.Id, peers.NowMs());
-            using var call = client.RaftStateAsync(
-                new Ack(), new Metadata { { PeerHandshake.HeaderName, header } }, DateTime.UtcNow + CallDeadline, cancellationToken);
-            if (!peers.Authenticator.TryVerifyCallee((await call.ResponseHeadersAsync).GetValue(PeerHandshake.HeaderName), nonce, out var callee, out _)
-                || callee!.MemberId != member.Id)
+            var (headers, nonce) = peers.CallHeaders(member.Id);
+            using var call = client.RaftStateAsync(new Ack(), headers, DateTime.UtcNow + CallDeadline, cancellationToken);
+            if (!peers.AnsweredAs(await call.ResponseHeadersAsync, nonce, member.Id, out _))
             {
                 return; // Not the member: its answer counts for nothing.
             }

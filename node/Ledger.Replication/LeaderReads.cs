@@ -31,14 +31,9 @@ internal sealed class LeaderReads(PeerContext peers) : IDisposable
         }
 
         var client = new Peer.PeerClient(_channels.For(address));
-        var (header, nonce) = PeerHandshake.CallerHeader(peers.MemberKey, peers.Consortium.Origin, leader.Id, peers.NowMs());
-        using var call = client.ReadIndexAsync(
-            new ReadIndexRequest(),
-            new Metadata { { PeerHandshake.HeaderName, header } },
-            DateTime.UtcNow + CallDeadline,
-            cancellationToken);
-        if (!peers.Authenticator.TryVerifyCallee((await call.ResponseHeadersAsync).GetValue(PeerHandshake.HeaderName), nonce, out var callee, out var error)
-            || callee!.MemberId != leader.Id)
+        var (headers, nonce) = peers.CallHeaders(leader.Id);
+        using var call = client.ReadIndexAsync(new ReadIndexRequest(), headers, DateTime.UtcNow + CallDeadline, cancellationToken);
+        if (!peers.AnsweredAs(await call.ResponseHeadersAsync, nonce, leader.Id, out var error))
         {
             throw new RpcException(new Status(StatusCode.Unauthenticated, $"the leader's address did not answer as '{leader.Id}': {error}"));
         }

@@ -57,6 +57,30 @@ internal sealed class PeerContext
     public string? AddressOf(string memberId) =>
         Consortium.FindMember(memberId)?.Address ?? _discovered.GetValueOrDefault(memberId);
 
+    /// <summary>The headers of a call to member <paramref name="memberId"/>, and the nonce its answer must sign.</summary>
+    public (Grpc.Core.Metadata Headers, byte[] Nonce) CallHeaders(string memberId)
+    {
+        var (header, nonce) = PeerHandshake.CallerHeader(MemberKey, Consortium.Origin, memberId, NowMs());
+        return (new Grpc.Core.Metadata { { PeerHandshake.HeaderName, header } }, nonce);
+    }
+
+    /// <summary>True when the answer's <paramref name="responseHeaders"/> prove it came from member <paramref name="memberId"/>; otherwise says why.</summary>
+    public bool AnsweredAs(Grpc.Core.Metadata responseHeaders, byte[] nonce, string memberId, out string error)
+    {
+        if (!Authenticator.TryVerifyCallee(responseHeaders.GetValue(PeerHandshake.HeaderName), nonce, out var callee, out error))
+        {
+            return false;
+        }
+
+        if (callee!.MemberId != memberId)
+        {
+            error = $"answered as '{callee.MemberId}', not '{memberId}'";
+            return false;
+        }
+
+        return true;
+    }
+
     /// <summary>Records a verified address for a member the consortium file gives none.</summary>
     public void SetDiscoveredAddress(string memberId, string address)
     {
