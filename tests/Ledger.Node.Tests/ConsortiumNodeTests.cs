@@ -249,6 +249,16 @@ public sealed class ConsortiumNodeTests
         var holder = leader;
         var replaced = (leader + 1) % 3;
         var lagging = (leader + 2) % 3;
+        // A new consortium's members hold their votes until each has heard the others; a member stopped
+        // before that would still hold on its return, which is not the case under test.
+        using (var released = new CancellationTokenSource(CallDeadline))
+        {
+            while (Enumerable.Range(0, 3).Any(member => consortium.Host(member).Node.Replica!.Host.Status.VotesHeld))
+            {
+                await Task.Delay(50, released.Token);
+            }
+        }
+
         await consortium.StopAsync(lagging);
         var committed = Digest();
         // Committed by the holder and the member about to be replaced (the third is down).
