@@ -18,15 +18,6 @@ public static class MerkleHash
     /// <summary>Inputs up to this many bytes are hashed from a stack buffer; longer ones are fed in parts.</summary>
     private const int StackInputBytesMax = 256;
 
-    /// <summary>
-    /// One reusable SHA-256 state per thread: reusing it costs measurably less per call than
-    /// <c>SHA256.HashData</c>, which sets up a fresh digest context every time (docs/storage.md).
-    /// </summary>
-    [ThreadStatic]
-    private static IncrementalHash? _threadHasher;
-
-    private static IncrementalHash Hasher => _threadHasher ??= IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-
     /// <summary>The root of the empty tree, <c>SHA-256("")</c>.</summary>
     public static byte[] EmptyRoot() => SHA256.HashData(ReadOnlySpan<byte>.Empty);
 
@@ -85,23 +76,12 @@ public static class MerkleHash
         HashLarge(NodePrefix, left, right, destination);
     }
 
-    private static void HashInto(ReadOnlySpan<byte> input, Span<byte> destination)
-    {
-        var hasher = Hasher;
-        hasher.AppendData(input);
-        var written = hasher.GetHashAndReset(destination);
-        Invariant.Check(written == Size);
-    }
+    private static void HashInto(ReadOnlySpan<byte> input, Span<byte> destination) => Sha256.Hash(input, destination);
 
     private static void HashLarge(byte prefix, ReadOnlySpan<byte> first, ReadOnlySpan<byte> second, Span<byte> destination)
     {
-        var hasher = Hasher;
         ReadOnlySpan<byte> prefixBytes = [prefix];
-        hasher.AppendData(prefixBytes);
-        hasher.AppendData(first);
-        hasher.AppendData(second);
-        var written = hasher.GetHashAndReset(destination);
-        Invariant.Check(written == Size);
+        Sha256.Hash(prefixBytes, first, second, destination);
     }
 
     private static void RequireDestination(Span<byte> destination)
