@@ -26,4 +26,20 @@ public sealed class DigestFilterTests
         Assert.True(falsePositives < 500, $"{falsePositives} false positives of 10,000");
         Assert.False(filter.MayContain(Key(1, "beta")) && filter.MayContain(Key(2, "beta")) && filter.MayContain(Key(3, "beta")));
     }
+
+    [Fact]
+    public void A_filter_a_tenth_full_keeps_false_positives_near_those_of_a_plain_two_bit_filter()
+    {
+        // 2^20 bits, 50,000 keys: a plain two-bit filter would give (1 - e^(-100,000 / 2^20))^2 = 0.83 %.
+        var filter = new DigestFilter(20);
+        for (var i = 0; i < 50_000; i++)
+        {
+            filter.Add(Key(i));
+        }
+
+        filter.MarkComplete();
+        Assert.All(Enumerable.Range(0, 50_000), i => Assert.True(filter.MayContain(Key(i))));
+        var falsePositives = Enumerable.Range(50_000, 100_000).Count(i => filter.MayContain(Key(i)));
+        Assert.InRange(falsePositives, 1, 1_300);
+    }
 }

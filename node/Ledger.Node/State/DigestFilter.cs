@@ -13,7 +13,7 @@ namespace Ledger.Node.State;
 /// </summary>
 internal sealed class DigestFilter
 {
-    /// <summary>Default size: 2^28 bits (32 MiB); about 0.5% false positives at 10 million digests.</summary>
+    /// <summary>Default size: 2^28 bits (32 MiB); under 1% false positives at 10 million digests.</summary>
     public const int BitsLog2Default = 28;
 
     private readonly long[] _words;
@@ -52,6 +52,12 @@ internal sealed class DigestFilter
             && (Volatile.Read(ref _words[second >> 6]) & (1L << (int)(second & 63))) != 0;
     }
 
+    /// <summary>
+    /// Both positions of a key fall in one 512-bit block (a 64-byte cache line's worth), chosen by
+    /// the first mix; the second picks the two bits in it. A lookup or an add then touches one block
+    /// of the large bit array instead of two random places: apply's cost per digest is dominated by
+    /// such misses. Blocking raises the false-positive rate a little over a plain two-bit filter.
+    /// </summary>
     private (ulong First, ulong Second) Positions(ReadOnlySpan<byte> digestKey)
     {
         Invariant.Check(digestKey.Length > 1 + Leaf.DigestLength);
@@ -60,8 +66,12 @@ internal sealed class DigestFilter
         var issuer = (ulong)(uint)hash.ToHashCode();
         var a = BinaryPrimitives.ReadUInt64LittleEndian(digestKey[1..]) ^ _seed ^ (issuer * 0x9E3779B97F4A7C15UL);
         var b = BinaryPrimitives.ReadUInt64LittleEndian(digestKey[9..]) ^ (_seed * 31) ^ issuer;
-        return (Mix(a) & _mask, Mix(b) & _mask);
+        var block = Mix(a) & _mask & ~(ulong)(BlockBits - 1);
+        var bits = Mix(b);
+        return (block | (bits & (BlockBits - 1)), block | ((bits >> 9) & (BlockBits - 1)));
     }
+
+    private const int BlockBits = 512;
 
     private static ulong Mix(ulong value)
     {

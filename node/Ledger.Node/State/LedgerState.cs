@@ -56,7 +56,7 @@ internal sealed class LedgerState
         var timestampMs = Math.Max(batch.TimestampMs, applied.TimestampMs);
         var seen = new Dictionary<byte[], ulong>(ByteArrayComparer.Instance);
         var leafHashes = new List<byte>();
-        var staged = new List<KeyValuePair<byte[], byte[]>>();
+        var staged = new StagedWrites(batch.DigestCount, batch.Entries.Count);
         var outcomes = new List<EntryOutcome>(batch.Entries.Count);
         foreach (var entry in batch.Entries)
         {
@@ -64,16 +64,14 @@ internal sealed class LedgerState
         }
 
         var next = new AppliedPosition(index, applied.TreeSize + (ulong)(leafHashes.Count / MerkleHash.Size), timestampMs);
-        staged.Add(new(StateKeys.AppliedKey, next.Encode()));
 
         // Staged in key order (every key is distinct): RocksDB's memtable inserts a sorted run far
-        // faster than random digest keys; the tile keys ('t') sort after all of ours.
-        staged.Sort(static (x, y) => x.Key.AsSpan().SequenceCompareTo(y.Key));
+        // faster than random digest keys. The prefixes sort 'a' < 'd' < 'l' < 'n' < 't' (the tiles,
+        // staged by the tree), and leaf keys are made in index order, so only the digest and nonce
+        // keys need sorting.
         using var write = _store.CreateBatch();
-        foreach (var (key, value) in staged)
-        {
-            write.Put(key, value);
-        }
+        write.Put(StateKeys.AppliedKey, next.Encode());
+        staged.WriteInKeyOrder(write);
 
         _tree.Append(write, CollectionsMarshal.AsSpan(leafHashes));
         _store.Write(write, sync: false);
@@ -145,7 +143,7 @@ internal sealed class LedgerState
         AnchorEntry entry,
         ulong timestampMs,
         ulong sizeBefore,
-        List<KeyValuePair<byte[], byte[]>> staged,
+        StagedWrites staged,
         Dictionary<byte[], ulong> seen,
         List<byte> leafHashes)
     {
@@ -171,14 +169,14 @@ internal sealed class LedgerState
 
             var leafIndex = sizeBefore + (ulong)(leafHashes.Count / MerkleHash.Size);
             var leafBytes = new Leaf(LeafKind.Anchor, timestampMs, entry.Issuer, digest).Encode();
-            staged.Add(new(StateKeys.LeafKey(leafIndex), leafBytes));
-            staged.Add(new(digestKey, StateKeys.EncodeIndex(leafIndex)));
+            staged.Leaves.Add(new(StateKeys.LeafKey(leafIndex), leafBytes));
+            staged.Digests.Add(new(digestKey, StateKeys.EncodeIndex(leafIndex)));
             leafHashes.AddRange(MerkleHash.Leaf(leafBytes));
             seen[digestKey] = leafIndex;
             indices[i] = leafIndex;
         }
 
-        staged.Add(new(StateKeys.NonceKey(entry.IssuedAtMs, entry.Issuer, entry.Nonce), []));
+        staged.Nonces.Add(new(StateKeys.NonceKey(entry.IssuedAtMs, entry.Issuer, entry.Nonce), []));
         return new EntryOutcome(indices, existed, 0);
     }
 
@@ -235,6 +233,30 @@ internal sealed class LedgerState
         Invariant.Check(index < checkpoint.TreeSize);
         var proof = _tree.InclusionProof(index, checkpoint.TreeSize);
         return new Receipt(LeafBytes(index), index, proof, checkpoint.Text).ToText();
+    }
+
+    /// <summary>Apply's writes by key prefix, so that they reach the store in key order with little sorting.</summary>
+    private sealed class StagedWrites(int digests, int entries)
+    {
+        public List<KeyValuePair<byte[], byte[]>> Digests { get; } = new(digests);
+
+        /// <summary>In leaf index order, hence in key order.</summary>
+        public List<KeyValuePair<byte[], byte[]>> Leaves { get; } = new(digests);
+
+        public List<KeyValuePair<byte[], byte[]>> Nonces { get; } = new(entries);
+
+        public void WriteInKeyOrder(IKeyValueBatch write)
+        {
+            Digests.Sort(static (x, y) => x.Key.AsSpan().SequenceCompareTo(y.Key));
+            Nonces.Sort(static (x, y) => x.Key.AsSpan().SequenceCompareTo(y.Key));
+            foreach (var list in (List<KeyValuePair<byte[], byte[]>>[])[Digests, Leaves, Nonces])
+            {
+                foreach (var (key, value) in list)
+                {
+                    write.Put(key, value);
+                }
+            }
+        }
     }
 }
 
