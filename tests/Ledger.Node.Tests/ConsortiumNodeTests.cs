@@ -4,6 +4,7 @@ using Grpc.Core;
 using Ledger.Node.Api;
 using Ledger.Node.Tests.Support;
 using Ledger.Sdk;
+using Ledger.Sdk.Client;
 using Ledger.Sdk.Protos.V1;
 
 namespace Ledger.Node.Tests;
@@ -209,6 +210,39 @@ public sealed class ConsortiumNodeTests
         var again = await consortium.Client((leader + 1) % 3).AnchorAsync(consortium.Anchor(first, Digest()), deadline: Deadline());
         Assert.Equal([true, false], again.Existed);
         Assert.Equal(3UL, again.TreeSize);
+    }
+
+    [Fact]
+    public async Task A_client_sent_through_a_follower_learns_the_leader_and_anchors_there_next()
+    {
+        await using var consortium = await InProcessConsortium.StartAsync(3);
+        var leader = await consortium.WaitForLeaderAsync(LeaderWait);
+        var follower = (leader + 1) % 3;
+        var address = (int member) => new Uri(consortium.Consortium.Members[member].Address!);
+        var oneTry = new LedgerClientOptions(CallDeadline, 1, TimeSpan.FromMilliseconds(50));
+        using var client = new LedgerClient([address(follower), address(leader)], oneTry);
+        using var unaware = new LedgerClient([address(follower)], oneTry);
+
+        var first = await client.AnchorAsync(consortium.Issuer, [Digest()], includeReceipts: false);
+        Assert.Single(first.LeafIndices);
+        if (consortium.Host(follower).Node.Replica!.IsLeader)
+        {
+            return; // leadership moved to the follower meanwhile: nothing was forwarded
+        }
+
+        Assert.Equal(address(leader), client.CurrentAddress);
+
+        // The follower is gone: a client that learned the leader anchors at the first try; a
+        // client that was never given the leader's address stays where it was told to go.
+        await unaware.AnchorAsync(consortium.Issuer, [Digest()], includeReceipts: false);
+        Assert.Equal(address(follower), unaware.CurrentAddress);
+        await consortium.StopAsync(follower);
+        var digest = Digest();
+        var second = await client.AnchorAsync(consortium.Issuer, [digest], includeReceipts: false);
+        Assert.Equal(address(leader), client.CurrentAddress);
+        Assert.NotNull(await client.GetReceiptAsync(digest));
+        Assert.Equal(first.TreeSize + 2, second.TreeSize);
+        await Assert.ThrowsAsync<RpcException>(() => unaware.AnchorAsync(consortium.Issuer, [Digest()], includeReceipts: false));
     }
 
     [Fact]

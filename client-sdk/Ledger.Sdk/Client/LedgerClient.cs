@@ -40,6 +40,13 @@ public sealed class LedgerClient : IDisposable
     /// <summary>Largest response accepted, in bytes (a 10,000-digest anchor with receipts).</summary>
     public const int ResponseBytesMax = 64 * 1024 * 1024;
 
+    /// <summary>
+    /// Response header of an anchor that a follower forwarded: the leader's address as the consortium
+    /// knows it. A client that was given that address too sends its next calls there.
+    /// </summary>
+    public const string LeaderAddressHeader = "ledger-leader-address";
+
+    private readonly Uri[] _addresses;
     private readonly GrpcChannel[] _channels;
     private readonly Protos.V1.Ledger.LedgerClient[] _clients;
     private readonly LedgerClientOptions _options;
@@ -56,6 +63,7 @@ public sealed class LedgerClient : IDisposable
         }
 
         _options = options ?? LedgerClientOptions.Default;
+        _addresses = [.. addresses];
         _channels = addresses.Select(Open).ToArray();
         _clients = _channels.Select(channel => new Protos.V1.Ledger.LedgerClient(channel)).ToArray();
     }
@@ -92,9 +100,38 @@ public sealed class LedgerClient : IDisposable
         ArgumentNullException.ThrowIfNull(digests);
         var origin = _origin ??= (await GetStatusAsync(cancellationToken)).Origin;
         var response = await CallAsync(
-            (client, deadline) => client.AnchorAsync(BuildAnchorRequest(origin, issuerKey, digests, includeReceipts), deadline: deadline, cancellationToken: cancellationToken).ResponseAsync,
+            async (client, deadline) =>
+            {
+                using var call = client.AnchorAsync(BuildAnchorRequest(origin, issuerKey, digests, includeReceipts), deadline: deadline, cancellationToken: cancellationToken);
+                var answer = await call.ResponseAsync;
+                FollowLeader(client, (await call.ResponseHeadersAsync).GetValue(LeaderAddressHeader));
+                return answer;
+            },
             cancellationToken);
         return new AnchorResult(response.LeafIndices, response.Existed, response.TreeSize, response.Receipts);
+    }
+
+    /// <summary>The address this client sends its next call to.</summary>
+    public Uri CurrentAddress => _addresses[Volatile.Read(ref _current)];
+
+    /// <summary>
+    /// After a follower forwarded an anchor: when the leader's address is one of this client's, the
+    /// next calls go there (saving the members a forwarding hop per anchor; receipts then come from the
+    /// member that applied the anchor before answering). Addresses it was not given are ignored.
+    /// </summary>
+    private void FollowLeader(Protos.V1.Ledger.LedgerClient answered, string? leaderAddress)
+    {
+        if (leaderAddress is null || !Uri.TryCreate(leaderAddress, UriKind.Absolute, out var leader))
+        {
+            return;
+        }
+
+        var from = Array.IndexOf(_clients, answered);
+        var to = Array.IndexOf(_addresses, leader);
+        if (from >= 0 && to >= 0 && to != from)
+        {
+            Interlocked.CompareExchange(ref _current, to, from);
+        }
     }
 
     /// <summary>Builds and signs an anchor request with a fresh nonce (exposed for tools and tests).</summary>

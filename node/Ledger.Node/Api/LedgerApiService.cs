@@ -7,6 +7,7 @@ using Ledger.Node.Sequencing;
 using Ledger.Node.State;
 using Ledger.Replication;
 using Ledger.Sdk;
+using Ledger.Sdk.Client;
 using Ledger.Sdk.Protos.V1;
 
 namespace Ledger.Node.Api;
@@ -121,6 +122,12 @@ internal sealed class LedgerApiService : Sdk.Protos.V1.Ledger.LedgerBase
         await _node.WaitForTreeSizeAsync(response.TreeSize, context.CancellationToken);
         await AddReceiptsAsync(request, response, context);
         _node.Metrics?.Anchored(request.Digests.Count);
+        if (replica.Peers.AddressOf(leader!) is { } leaderAddress)
+        {
+            // A client that knows this address too sends its next anchors there (LedgerClient.LeaderAddressHeader).
+            await context.WriteResponseHeadersAsync(new Metadata { { LedgerClient.LeaderAddressHeader, leaderAddress } });
+        }
+
         return response;
     }
 
