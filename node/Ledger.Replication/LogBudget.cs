@@ -37,3 +37,39 @@ internal sealed class LogBudget(int linesMax, TimeSpan window)
         }
     }
 }
+
+/// <summary>
+/// A <see cref="LogBudget"/> per source (for refused peer calls: the member name the caller claims),
+/// so that one noisy source cannot use up the lines that would show another. The first
+/// <c>sourcesMax</c> sources get a budget each; any further source shares one more, so that claiming
+/// ever new names costs no more memory and logs no more lines than that.
+/// </summary>
+internal sealed class KeyedLogBudget(int linesMax, TimeSpan window, int sourcesMax)
+{
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, LogBudget> _budgets = new(StringComparer.Ordinal);
+    private readonly LogBudget _others = new(linesMax, window);
+
+    /// <summary>Sources longer than this are cut to it before they key a budget.</summary>
+    public const int SourceLengthMax = 64;
+
+    /// <summary>As <see cref="LogBudget.TryTake"/>, counted against <paramref name="source"/>'s budget.</summary>
+    public bool TryTake(string source, out int heldBack)
+    {
+        if (source.Length > SourceLengthMax)
+        {
+            source = source[..SourceLengthMax];
+        }
+
+        LogBudget budget;
+        lock (_gate)
+        {
+            if (!_budgets.TryGetValue(source, out budget!))
+            {
+                budget = _budgets.Count < sourcesMax ? _budgets[source] = new LogBudget(linesMax, window) : _others;
+            }
+        }
+
+        return budget.TryTake(out heldBack);
+    }
+}

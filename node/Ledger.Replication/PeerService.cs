@@ -26,8 +26,8 @@ internal sealed class PeerContext
 
     public Consortium Consortium { get; }
 
-    /// <summary>Budget of log lines for refused peer handshakes: 20 every 10 s.</summary>
-    public LogBudget RefusalLog { get; } = new(20, TimeSpan.FromSeconds(10));
+    /// <summary>Budget of log lines for refused peer handshakes: 20 every 10 s for each of the first 16 member names callers claim, 20 more for all others.</summary>
+    public KeyedLogBudget RefusalLog { get; } = new(20, TimeSpan.FromSeconds(10), sourcesMax: 16);
 
     public SignerKey MemberKey { get; }
 
@@ -289,7 +289,9 @@ internal sealed partial class PeerService(PeerContext peers, IHostApplicationLif
         var header = context.RequestHeaders.GetValue(PeerHandshake.HeaderName);
         if (!peers.Authenticator.TryVerifyCaller(header, out var identity, out var error))
         {
-            if (peers.RefusalLog.TryTake(out var heldBack))
+            // Budgeted per claimed caller (the header's first word), so one impostor cannot hide another.
+            var claimed = header is null ? "" : header[..Math.Min(header.IndexOf(' ') is var space and >= 0 ? space : header.Length, KeyedLogBudget.SourceLengthMax)];
+            if (peers.RefusalLog.TryTake(claimed, out var heldBack))
             {
                 LogRefused(context.Method, context.Peer, error, heldBack);
             }
