@@ -37,9 +37,28 @@ internal sealed class InProcessConsortium : IAsyncDisposable
 
     public Sdk.Protos.V1.Ledger.LedgerClient Client(int member) => new(_channels[member]);
 
+    /// <summary>
+    /// Starts <paramref name="members"/> members. Ports are chosen free and then bound by the nodes, so
+    /// another process can take one in between; then the whole consortium starts again on other ports.
+    /// </summary>
     public static async Task<InProcessConsortium> StartAsync(int members)
     {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await StartOnceAsync(members);
+            }
+            catch (NodeStartException exception) when (attempt < 3 && exception.Message.Contains("cannot listen", StringComparison.Ordinal))
+            {
+            }
+        }
+    }
+
+    private static async Task<InProcessConsortium> StartOnceAsync(int members)
+    {
         var dir = new TempDirectory("ledger-consortium-tests");
+        var hosts = new NodeHost?[members];
         try
         {
             var keys = Enumerable.Range(0, members).Select(i => SignerKey.Generate($"member-{(char)('a' + i)}")).ToList();
@@ -55,13 +74,21 @@ internal sealed class InProcessConsortium : IAsyncDisposable
                 key.Save(Path.Combine(dir.Path, key.Name + ".key"));
             }
 
-            var hosts = new NodeHost?[members];
             var cluster = new InProcessConsortium(dir, consortium, issuer, hosts);
             await Task.WhenAll(Enumerable.Range(0, members).Select(async i => hosts[i] = await NodeHost.StartAsync(cluster.Arguments(i), TextWriter.Null)));
             return cluster;
         }
         catch
         {
+            // Members that did start are stopped before their folder goes.
+            foreach (var host in hosts)
+            {
+                if (host is not null)
+                {
+                    await host.DisposeAsync();
+                }
+            }
+
             dir.Dispose();
             throw;
         }
