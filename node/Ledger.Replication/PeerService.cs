@@ -284,14 +284,25 @@ internal sealed partial class PeerService(PeerContext peers, IHostApplicationLif
         }
     }
 
+    /// <summary>The member name a handshake header claims (its first word), at most <see cref="KeyedLogBudget.SourceLengthMax"/> characters; empty when there is no header.</summary>
+    private static string ClaimedCaller(string? header)
+    {
+        if (header is null)
+        {
+            return "";
+        }
+
+        var space = header.IndexOf(' ');
+        return header[..Math.Min(space >= 0 ? space : header.Length, KeyedLogBudget.SourceLengthMax)];
+    }
+
     private async Task<ulong> AuthenticateAsync(ServerCallContext context)
     {
         var header = context.RequestHeaders.GetValue(PeerHandshake.HeaderName);
         if (!peers.Authenticator.TryVerifyCaller(header, out var identity, out var error))
         {
-            // Budgeted per claimed caller (the header's first word), so one impostor cannot hide another.
-            var claimed = header is null ? "" : header[..Math.Min(header.IndexOf(' ') is var space and >= 0 ? space : header.Length, KeyedLogBudget.SourceLengthMax)];
-            if (peers.RefusalLog.TryTake(claimed, out var heldBack))
+            // Budgeted per claimed caller, so one impostor cannot hide another.
+            if (peers.RefusalLog.TryTake(ClaimedCaller(header), out var heldBack))
             {
                 LogRefused(context.Method, context.Peer, error, heldBack);
             }
