@@ -17,11 +17,19 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
     private readonly WriteOptions _syncedWrite = new WriteOptions().SetSync(true);
     private readonly WriteOptions _bufferedWrite = new WriteOptions().SetSync(false);
 
-    private RocksDbKeyValueStore(RocksDb database, string path, Action<StorageCorruptException>? onCorruption)
+    private readonly ColumnFamilyHandle?[] _familyByFirstByte = new ColumnFamilyHandle?[256];
+    private readonly IReadOnlyList<KeyFamily> _families;
+
+    private RocksDbKeyValueStore(RocksDb database, string path, Action<StorageCorruptException>? onCorruption, IReadOnlyList<KeyFamily> families)
     {
         _database = database;
         _path = path;
         _onCorruption = onCorruption;
+        _families = families;
+        foreach (var family in families)
+        {
+            _familyByFirstByte[family.Prefix] = database.GetColumnFamily(family.Name);
+        }
     }
 
     /// <summary>Shared block cache of a database, in bytes: recent tiles, leaves and index blocks.</summary>
@@ -32,11 +40,18 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
 
     /// <summary>
     /// Opens the database in <paramref name="path"/>, creating it when absent. <paramref name="onCorruption"/>
-    /// hears of every damage found later, before the call that found it throws.
+    /// hears of every damage found later, before the call that found it throws. Keys that start with
+    /// one of <paramref name="families"/>' prefixes live in that family's column family, with its own
+    /// memtable and table files: random keys (a digest index) are then compacted apart from keys
+    /// written in order (leaves, tiles), which RocksDB would otherwise rewrite with them at every
+    /// compaction. Keys of a family found in the default column family (a store written before the
+    /// family existed) are moved into it at open.
     /// </summary>
-    public static RocksDbKeyValueStore Open(string path, Action<StorageCorruptException>? onCorruption = null)
+    public static RocksDbKeyValueStore Open(string path, Action<StorageCorruptException>? onCorruption = null, IReadOnlyList<KeyFamily>? families = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        families ??= [];
+        KeyFamily.CheckDistinct(families);
         Directory.CreateDirectory(path);
         var table = new BlockBasedTableOptions()
             .SetFilterPolicy(BloomFilterPolicy.Create(BloomBitsPerKey, false))
@@ -49,12 +64,30 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
         // loss in the middle of a write) is still tolerated; damage anywhere else refuses the open.
         var options = new DbOptions()
             .SetCreateIfMissing(true)
+            .SetCreateMissingColumnFamilies(true)
             .SetBlockBasedTableFactory(table)
             .SetMaxBackgroundCompactions(2)
             .SetWalRecoveryMode(Recovery.TolerateCorruptedTailRecords);
+        var columnFamilies = new ColumnFamilies(new ColumnFamilyOptions().SetBlockBasedTableFactory(table));
+        foreach (var family in families)
+        {
+            columnFamilies.Add(family.Name, new ColumnFamilyOptions().SetBlockBasedTableFactory(table));
+        }
+
         try
         {
-            return new RocksDbKeyValueStore(RocksDb.Open(options, path), path, onCorruption);
+            var store = new RocksDbKeyValueStore(RocksDb.Open(options, path, columnFamilies), path, onCorruption, families);
+            try
+            {
+                store.MoveKeysIntoFamilies();
+            }
+            catch
+            {
+                store.Dispose();
+                throw;
+            }
+
+            return store;
         }
         catch (RocksDbException exception) when (IsCorruption(exception))
         {
@@ -69,7 +102,8 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
     {
         try
         {
-            return _database.Get(key);
+            var family = FamilyOf(key);
+            return family is null ? _database.Get(key) : _database.Get(key, family);
         }
         catch (RocksDbException exception) when (IsCorruption(exception))
         {
@@ -115,7 +149,12 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
     /// <summary>Writes the memtable to table files, so that a restart has no write-ahead log to replay.</summary>
     public void Flush()
     {
-        _database.Flush(new FlushOptions().SetWaitForFlush(true));
+        var flushOptions = new FlushOptions().SetWaitForFlush(true);
+        _database.Flush(flushOptions);
+        foreach (var family in _families)
+        {
+            Native.Instance.rocksdb_flush_cf(_database.Handle, flushOptions.Handle, _familyByFirstByte[family.Prefix]!.Handle);
+        }
     }
 
     public IEnumerable<KeyValuePair<byte[], byte[]>> Scan(ReadOnlySpan<byte> fromKeyInclusive, ReadOnlySpan<byte> toKeyExclusive) =>
@@ -130,8 +169,9 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
             yield break;
         }
 
+        var family = FamilyOfRange(fromKeyInclusive, toKeyExclusive);
         var readOptions = new ReadOptions().SetIterateUpperBound(toKeyExclusive);
-        using var iterator = _database.NewIterator(readOptions: readOptions);
+        using var iterator = _database.NewIterator(family, readOptions);
         for (iterator.Seek(fromKeyInclusive); iterator.Valid(); iterator.Next())
         {
             var key = iterator.Key();
@@ -147,6 +187,80 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
         // not read: only its status tells the two apart.
         ThrowIfFailed(iterator);
         GC.KeepAlive(readOptions);
+    }
+
+    private ColumnFamilyHandle? FamilyOf(ReadOnlySpan<byte> key) => key.IsEmpty ? null : _familyByFirstByte[key[0]];
+
+    /// <summary>The column family a scan reads: a range lies within one family, or touches none (a programmer error otherwise).</summary>
+    private ColumnFamilyHandle? FamilyOfRange(byte[] fromKeyInclusive, byte[] toKeyExclusive)
+    {
+        var family = FamilyOf(fromKeyInclusive);
+        if (family is not null)
+        {
+            // The family's keys end below [prefix + 1], or with the key space for prefix 0xFF.
+            ReadOnlySpan<byte> familyEnd = [(byte)(fromKeyInclusive[0] + 1)];
+            if (fromKeyInclusive[0] != byte.MaxValue && toKeyExclusive.AsSpan().SequenceCompareTo(familyEnd) > 0)
+            {
+                throw new ArgumentException("a scan cannot run past the end of a key family", nameof(toKeyExclusive));
+            }
+
+            return family;
+        }
+
+        foreach (var other in _families)
+        {
+            ReadOnlySpan<byte> start = [other.Prefix];
+            if (fromKeyInclusive.AsSpan().SequenceCompareTo(start) < 0 && toKeyExclusive.AsSpan().SequenceCompareTo(start) > 0)
+            {
+                throw new ArgumentException($"a scan cannot run into the key family '{other.Name}'", nameof(toKeyExclusive));
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Moves keys of each family that sit in the default column family into the family, in synced
+    /// atomic chunks: a crash midway leaves every key in one place or the other, and the next open
+    /// finishes. Costs one seek per family when there is nothing to move.
+    /// </summary>
+    private void MoveKeysIntoFamilies()
+    {
+        const int keysPerWriteMax = 100_000;
+        foreach (var family in _families)
+        {
+            var handle = _familyByFirstByte[family.Prefix]!;
+            byte[] start = [family.Prefix];
+            while (true)
+            {
+                using var write = new WriteBatch();
+                var count = 0;
+                using (var iterator = _database.NewIterator())
+                {
+                    for (iterator.Seek(start); iterator.Valid() && count < keysPerWriteMax; iterator.Next())
+                    {
+                        var key = iterator.Key();
+                        if (key[0] != family.Prefix)
+                        {
+                            break;
+                        }
+
+                        write.Put(key, iterator.Value(), handle);
+                        write.Delete(key);
+                        count++;
+                    }
+
+                    ThrowIfFailed(iterator);
+                }
+
+                if (count == 0)
+                {
+                    break;
+                }
+
+                _database.Write(write, _syncedWrite);
+            }
+        }
     }
 
     private void ThrowIfFailed(Iterator iterator)
@@ -187,7 +301,16 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
         {
             KeyValueLimits.CheckKey(key);
             KeyValueLimits.CheckRoom(Count);
-            Native.Put(key, value);
+            var family = Owner.FamilyOf(key);
+            if (family is null)
+            {
+                Native.Put(key, value);
+            }
+            else
+            {
+                Native.Put(key, value, family);
+            }
+
             Count++;
         }
 
@@ -195,10 +318,40 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
         {
             KeyValueLimits.CheckKey(key);
             KeyValueLimits.CheckRoom(Count);
-            Native.Delete(key);
+            var family = Owner.FamilyOf(key);
+            if (family is null)
+            {
+                Native.Delete(key);
+            }
+            else
+            {
+                Native.Delete(key, family);
+            }
+
             Count++;
         }
 
         public void Dispose() => Native.Dispose();
+    }
+}
+
+/// <summary>A column family of a <see cref="RocksDbKeyValueStore"/>: every key whose first byte is <see cref="Prefix"/>.</summary>
+public sealed record KeyFamily(string Name, byte Prefix)
+{
+    internal static void CheckDistinct(IReadOnlyList<KeyFamily> families)
+    {
+        foreach (var family in families)
+        {
+            if (string.IsNullOrEmpty(family.Name) || family.Name == "default")
+            {
+                throw new ArgumentException($"a key family needs a name other than 'default', not '{family.Name}'", nameof(families));
+            }
+        }
+
+        if (families.Select(family => family.Prefix).Distinct().Count() != families.Count
+            || families.Select(family => family.Name).Distinct(StringComparer.Ordinal).Count() != families.Count)
+        {
+            throw new ArgumentException("key families need distinct names and prefixes", nameof(families));
+        }
     }
 }

@@ -30,7 +30,7 @@ public sealed class StoreDamageTests
             await AnchorAsync(first);
             var treeSize = first.Host.Node.State.TreeSize;
             string flipped = "";
-            node = await first.RestartAsync(dataDir => flipped = StoreFileDamage.FlipBitInLargestTable(Path.Combine(dataDir, StoreDamage.StateStore), 0.5));
+            node = await first.RestartAsync(dataDir => flipped = StoreFileDamage.FlipBitInLargestTableOf(Path.Combine(dataDir, StoreDamage.StateStore), "leaves", 0.5));
 
             // The leaves are read page by page until one page meets the damaged block.
             RpcException? dataLoss = null;

@@ -2,7 +2,7 @@ namespace Ledger.Storage.Tests;
 
 public sealed class KeyValueStoreTests
 {
-    public static TheoryData<StoreKind> Stores => [StoreKind.InMemory, StoreKind.RocksDb];
+    public static TheoryData<StoreKind> Stores => [StoreKind.InMemory, StoreKind.RocksDb, StoreKind.RocksDbFamilies];
 
     [Theory]
     [MemberData(nameof(Stores))]

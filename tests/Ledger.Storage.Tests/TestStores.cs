@@ -6,6 +6,9 @@ public enum StoreKind
 {
     InMemory,
     RocksDb,
+
+    /// <summary>RocksDB with tile keys ('t') and keys starting with 0x01 in column families of their own.</summary>
+    RocksDbFamilies,
 }
 
 /// <summary>A store of either kind; RocksDB lives in a fresh temporary folder deleted on dispose.</summary>
@@ -32,8 +35,13 @@ internal sealed class TestStore : IDisposable
         }
 
         var folder = Path.Combine(Path.GetTempPath(), "ledger-storage-tests", Guid.NewGuid().ToString("N"));
-        return new TestStore(kind, folder, RocksDbKeyValueStore.Open(folder));
+        return new TestStore(kind, folder, Open(kind, folder));
     }
+
+    public static readonly IReadOnlyList<KeyFamily> Families = [new("tiles", TileLayout.KeyPrefix), new("ones", 0x01)];
+
+    private static RocksDbKeyValueStore Open(StoreKind kind, string folder) =>
+        RocksDbKeyValueStore.Open(folder, families: kind == StoreKind.RocksDbFamilies ? Families : null);
 
     /// <summary>Closes and reopens a RocksDB store from disk; an in-memory store stays as it is.</summary>
     public void Reopen()
@@ -41,7 +49,7 @@ internal sealed class TestStore : IDisposable
         if (_folder is not null)
         {
             Store.Dispose();
-            Store = RocksDbKeyValueStore.Open(_folder);
+            Store = Open(Kind, _folder);
         }
     }
 

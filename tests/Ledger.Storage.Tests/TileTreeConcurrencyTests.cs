@@ -12,6 +12,7 @@ public sealed class TileTreeConcurrencyTests
     [Theory]
     [InlineData(StoreKind.InMemory)]
     [InlineData(StoreKind.RocksDb)]
+    [InlineData(StoreKind.RocksDbFamilies)]
     public async Task Proofs_read_while_appending_verify_against_the_root_of_their_size(StoreKind kind)
     {
         using var store = TestStore.Create(kind);

@@ -7,7 +7,7 @@ public sealed class TileTreeStorageTests
 {
     private const int Size = 3 * 256 * 256 / 4 + 77;
 
-    public static TheoryData<StoreKind> Stores => [StoreKind.InMemory, StoreKind.RocksDb];
+    public static TheoryData<StoreKind> Stores => [StoreKind.InMemory, StoreKind.RocksDb, StoreKind.RocksDbFamilies];
 
     [Theory]
     [MemberData(nameof(Stores))]

@@ -48,7 +48,7 @@ internal sealed partial class LedgerNode : IAsyncDisposable
         _logger = logger;
         Damage = new StoreDamage(files.DataDir, logger);
         StoreDamage.RepairAtStart(files.DataDir, consortium.Members.Count > 1, logger);
-        _store = RocksDbKeyValueStore.Open(Path.Combine(files.DataDir, StoreDamage.StateStore), Damage.HandlerFor(StoreDamage.StateStore));
+        _store = RocksDbKeyValueStore.Open(Path.Combine(files.DataDir, StoreDamage.StateStore), Damage.HandlerFor(StoreDamage.StateStore), StateKeys.StoreFamilies);
         State = new LedgerState(_store);
         _archive = CheckpointArchive.OpenChecked(
             Path.Combine(files.DataDir, ArchiveName), new CheckpointVerifier(consortium), State.TreeSize, State.RootAt, LogArchiveDiscarded);

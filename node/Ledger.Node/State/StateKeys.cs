@@ -26,6 +26,13 @@ internal static class StateKeys
 
     public static readonly byte[] AppliedKey = [Applied];
 
+    /// <summary>
+    /// Column families of the state store. The digest index (random keys) and the leaves (keys
+    /// written in increasing order, never changed) each have their own, apart from the tiles and the
+    /// rest: mixed in one, every compaction rewrote the leaves with the random keys around them.
+    /// </summary>
+    public static readonly IReadOnlyList<KeyFamily> StoreFamilies = [new("digest-index", DigestIndex), new("leaves", Leaf)];
+
     public static byte[] BatchLogKey(ulong index) => WithIndex(BatchLog, index);
 
     public static byte[] LeafKey(ulong index) => WithIndex(Leaf, index);

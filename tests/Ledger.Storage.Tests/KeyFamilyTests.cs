@@ -1,0 +1,127 @@
+using RocksDbSharp;
+
+namespace Ledger.Storage.Tests;
+
+/// <summary>Column families by first key byte: routing, moving a store written without them, and the limits of scans.</summary>
+public sealed class KeyFamilyTests : IDisposable
+{
+    private static readonly IReadOnlyList<KeyFamily> Families = [new("digits", (byte)'d'), new("last", 0xFF)];
+    private readonly string _folder = Path.Combine(Path.GetTempPath(), "ledger-storage-tests", Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_folder))
+        {
+            Directory.Delete(_folder, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void A_store_written_without_families_is_moved_into_them_at_open_and_reads_the_same()
+    {
+        byte[] prefixes = [(byte)'c', (byte)'d', (byte)'e', 0xFF];
+        var keys = Enumerable.Range(0, 2_500).Select(i => new[] { prefixes[i % 4], (byte)(i >> 8), (byte)i }).ToList();
+        using (var plain = RocksDbKeyValueStore.Open(_folder))
+        {
+            using var write = plain.CreateBatch();
+            foreach (var key in keys)
+            {
+                write.Put(key, [.. key, 1]);
+            }
+
+            plain.Write(write, sync: true);
+        }
+
+        for (var open = 0; open < 2; open++)
+        {
+            using var store = RocksDbKeyValueStore.Open(_folder, families: Families);
+            Assert.All(keys, key => Assert.Equal([.. key, 1], store.Get(key)));
+            foreach (var prefix in prefixes)
+            {
+                var expected = keys.Where(key => key[0] == prefix).Select(Convert.ToHexString).Order(StringComparer.Ordinal);
+                var end = prefix == 0xFF ? new byte[] { 0xFF, 0xFF, 0xFF, 0xFF } : [(byte)(prefix + 1)];
+                Assert.Equal(expected, store.Scan([prefix], end).Select(pair => Convert.ToHexString(pair.Key)));
+            }
+        }
+
+        // The family's keys left the default column family: nothing of 'd' or 0xFF is read there.
+        Assert.Equal(0, CountInDefaultFamily((byte)'d'));
+        Assert.Equal(0, CountInDefaultFamily(0xFF));
+        Assert.Equal(keys.Count(key => key[0] == (byte)'c'), CountInDefaultFamily((byte)'c'));
+    }
+
+    [Fact]
+    public void Writes_deletes_and_reopen_route_each_key_to_its_family()
+    {
+        using (var store = RocksDbKeyValueStore.Open(_folder, families: Families))
+        {
+            using var write = store.CreateBatch();
+            write.Put("d1"u8, "in digits"u8);
+            write.Put("d2"u8, "gone"u8);
+            write.Put("c1"u8, "in default"u8);
+            write.Delete("d2"u8);
+            store.Write(write, sync: true);
+            Assert.Null(store.Get("d2"u8));
+        }
+
+        using (var reopened = RocksDbKeyValueStore.Open(_folder, families: Families))
+        {
+            Assert.Equal("in digits"u8.ToArray(), reopened.Get("d1"u8));
+            Assert.Equal("in default"u8.ToArray(), reopened.Get("c1"u8));
+            Assert.Null(reopened.Get("d2"u8));
+            reopened.Flush();
+        }
+
+        Assert.Equal(0, CountInDefaultFamily((byte)'d'));
+        Assert.Equal(1, CountInDefaultFamily((byte)'c'));
+    }
+
+    [Fact]
+    public void A_scan_that_runs_across_a_family_boundary_is_refused()
+    {
+        using var store = RocksDbKeyValueStore.Open(_folder, families: Families);
+        using (var write = store.CreateBatch())
+        {
+            write.Put("c"u8, "1"u8);
+            write.Put("d"u8, "2"u8);
+            write.Put("e"u8, "3"u8);
+            store.Write(write, sync: false);
+        }
+
+        Assert.Throws<ArgumentException>(() => store.Scan("c"u8, "e"u8).ToList());
+        Assert.Throws<ArgumentException>(() => store.Scan("d"u8, "f"u8).ToList());
+        Assert.Throws<ArgumentException>(() => store.Scan([0x00], [0xFF, 0x01]).ToList());
+        Assert.Equal(["c"], store.Scan("c"u8, "d"u8).Select(pair => System.Text.Encoding.ASCII.GetString(pair.Key)));
+        Assert.Equal(["e"], store.Scan("e"u8, [0xFF]).Select(pair => System.Text.Encoding.ASCII.GetString(pair.Key)));
+    }
+
+    [Fact]
+    public void Families_need_distinct_names_and_prefixes_other_than_the_default()
+    {
+        Assert.Throws<ArgumentException>(() => RocksDbKeyValueStore.Open(_folder, families: [new("a", 1), new("b", 1)]));
+        Assert.Throws<ArgumentException>(() => RocksDbKeyValueStore.Open(_folder, families: [new("a", 1), new("a", 2)]));
+        Assert.Throws<ArgumentException>(() => RocksDbKeyValueStore.Open(_folder, families: [new("default", 1)]));
+        Assert.Throws<ArgumentException>(() => RocksDbKeyValueStore.Open(_folder, families: [new("", 1)]));
+        Assert.False(Directory.Exists(_folder));
+    }
+
+    /// <summary>Keys starting with <paramref name="prefix"/> in the default column family, read with RocksDB directly.</summary>
+    private int CountInDefaultFamily(byte prefix)
+    {
+        var columnFamilies = new ColumnFamilies();
+        foreach (var family in Families)
+        {
+            columnFamilies.Add(family.Name, new ColumnFamilyOptions());
+        }
+
+        using var database = RocksDb.Open(new DbOptions(), _folder, columnFamilies);
+        using var iterator = database.NewIterator();
+        var count = 0;
+        for (iterator.Seek([prefix]); iterator.Valid() && iterator.Key()[0] == prefix; iterator.Next())
+        {
+            count++;
+        }
+
+        return count;
+    }
+}
