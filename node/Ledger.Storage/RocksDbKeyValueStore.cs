@@ -35,6 +35,14 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
     /// <summary>Shared block cache of a database, in bytes: recent tiles, leaves and index blocks.</summary>
     public const ulong BlockCacheBytes = 128UL << 20;
 
+    /// <summary>
+    /// Write-ahead log kept before RocksDB flushes the column families that hold its oldest part. A
+    /// log file is dropped only once every family with data in it has flushed, and a family that
+    /// grows slowly (tiles, nonces) flushed late: 98-128 MB of log to replay after a kill -9 at
+    /// 1.8-1.9 M digests, and 2.1 s to open, against 25 MB and 1.0 s with this bound.
+    /// </summary>
+    public const ulong WriteAheadLogBytesMax = 64UL << 20;
+
     /// <summary>Bloom filter bits per key: lookups of absent keys (a digest never anchored) skip the disk.</summary>
     public const int BloomBitsPerKey = 10;
 
@@ -67,6 +75,7 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
             .SetCreateMissingColumnFamilies(true)
             .SetBlockBasedTableFactory(table)
             .SetMaxBackgroundCompactions(2)
+            .SetMaxTotalWalSize(WriteAheadLogBytesMax)
             .SetWalRecoveryMode(Recovery.TolerateCorruptedTailRecords);
         var columnFamilies = new ColumnFamilies(new ColumnFamilyOptions().SetBlockBasedTableFactory(table));
         foreach (var family in families)

@@ -105,6 +105,30 @@ public sealed class KeyFamilyTests : IDisposable
         Assert.False(Directory.Exists(_folder));
     }
 
+    [Fact]
+    public void The_write_ahead_log_stays_bounded_while_one_family_grows_and_another_barely_changes()
+    {
+        using var store = RocksDbKeyValueStore.Open(_folder, families: Families);
+        var value = new byte[64 * 1024];
+        var written = 0UL;
+        for (var i = 0; written < 3 * RocksDbKeyValueStore.WriteAheadLogBytesMax; i++)
+        {
+            // Each write changes one small key in the default family and adds a large one to 'd',
+            // as apply does with its applied position and its digest index.
+            System.Security.Cryptography.RandomNumberGenerator.Fill(value);
+            using var write = store.CreateBatch();
+            write.Put("applied"u8, BitConverter.GetBytes(i));
+            write.Put([(byte)'d', .. BitConverter.GetBytes(i)], value);
+            store.Write(write, sync: false);
+            written += (ulong)value.Length;
+        }
+
+        var logBytes = Directory.EnumerateFiles(_folder, "*.log").Sum(path => new FileInfo(path).Length);
+        Assert.True(
+            (ulong)logBytes <= 2 * RocksDbKeyValueStore.WriteAheadLogBytesMax,
+            $"{logBytes} bytes of write-ahead log after {written} bytes written");
+    }
+
     /// <summary>Keys starting with <paramref name="prefix"/> in the default column family, read with RocksDB directly.</summary>
     private int CountInDefaultFamily(byte prefix)
     {
