@@ -21,9 +21,29 @@ public interface IKeyValueStore : IDisposable
 
     /// <summary>The pairs with <paramref name="fromKeyInclusive"/> &lt;= key &lt; <paramref name="toKeyExclusive"/>, in key order.</summary>
     IEnumerable<KeyValuePair<byte[], byte[]>> Scan(ReadOnlySpan<byte> fromKeyInclusive, ReadOnlySpan<byte> toKeyExclusive);
+
+    /// <summary>
+    /// Calls <paramref name="visit"/> with every key in [<paramref name="fromKeyInclusive"/>,
+    /// <paramref name="toKeyExclusive"/>) in order, without reading values; the span is valid only
+    /// during the call. Returns how many keys it visited.
+    /// </summary>
+    long ScanKeys(ReadOnlySpan<byte> fromKeyInclusive, ReadOnlySpan<byte> toKeyExclusive, KeyVisitor visit)
+    {
+        long count = 0;
+        foreach (var (key, _) in Scan(fromKeyInclusive, toKeyExclusive))
+        {
+            visit(key);
+            count++;
+        }
+
+        return count;
+    }
 }
 
 /// <summary>Operations staged for one atomic <see cref="IKeyValueStore.Write"/>; keys and values are copied when staged.</summary>
+/// <summary>Receives one key of a <see cref="IKeyValueStore.ScanKeys"/>.</summary>
+public delegate void KeyVisitor(ReadOnlySpan<byte> key);
+
 public interface IKeyValueBatch : IDisposable
 {
     /// <summary>Stages <paramref name="key"/> = <paramref name="value"/>.</summary>

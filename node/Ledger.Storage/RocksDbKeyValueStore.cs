@@ -169,6 +169,31 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
     public IEnumerable<KeyValuePair<byte[], byte[]>> Scan(ReadOnlySpan<byte> fromKeyInclusive, ReadOnlySpan<byte> toKeyExclusive) =>
         ScanRange(fromKeyInclusive.ToArray(), toKeyExclusive.ToArray());
 
+    /// <summary>Like <see cref="Scan"/>, but keys are read in place (no copy) and values not at all.</summary>
+    public long ScanKeys(ReadOnlySpan<byte> fromKeyInclusive, ReadOnlySpan<byte> toKeyExclusive, KeyVisitor visit)
+    {
+        if (fromKeyInclusive.SequenceCompareTo(toKeyExclusive) >= 0)
+        {
+            return 0;
+        }
+
+        var upperBound = toKeyExclusive.ToArray();
+        var family = FamilyOfRange(fromKeyInclusive.ToArray(), upperBound);
+        var readOptions = new ReadOptions().SetIterateUpperBound(upperBound);
+        using var iterator = _database.NewIterator(family, readOptions);
+        long count = 0;
+        for (iterator.Seek(fromKeyInclusive); iterator.Valid(); iterator.Next())
+        {
+            visit(iterator.GetKeySpan());
+            count++;
+        }
+
+        ThrowIfFailed(iterator);
+        GC.KeepAlive(readOptions);
+        GC.KeepAlive(upperBound);
+        return count;
+    }
+
     public void Dispose() => _database.Dispose();
 
     private IEnumerable<KeyValuePair<byte[], byte[]>> ScanRange(byte[] fromKeyInclusive, byte[] toKeyExclusive)

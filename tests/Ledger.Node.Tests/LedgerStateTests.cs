@@ -65,6 +65,33 @@ public sealed class LedgerStateTests
     }
 
     [Fact]
+    public void After_a_reopen_the_filter_holds_every_stored_digest_of_the_whole_key_space()
+    {
+        var folder = Path.Combine(Path.GetTempPath(), "ledger-state-tests-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            // Digests whose first bytes cover 0x00..0xFF, so every range the filling reads has some.
+            var digests = Enumerable.Range(0, 2_048).Select(i => System.Security.Cryptography.SHA256.HashData(BitConverter.GetBytes(i))).ToArray();
+            using (var store = RocksDbKeyValueStore.Open(folder, families: StateKeys.StoreFamilies))
+            {
+                new LedgerState(store).Apply(1, new Batch(10, [new AnchorEntry("alpha", 1000, new byte[16], digests)]));
+            }
+
+            using var reopened = RocksDbKeyValueStore.Open(folder, families: StateKeys.StoreFamilies);
+            var state = new LedgerState(reopened, digestFilterBitsLog2: 24);
+            Assert.Equal(digests.Length, state.PopulateDigestFilter());
+            var again = state.Apply(2, new Batch(11, [new AnchorEntry("alpha", 1001, new byte[16], digests)]))!;
+            Assert.All(again[0].Existed, Assert.True);
+            Assert.Equal(Enumerable.Range(0, digests.Length).Select(i => (ulong)i), again[0].LeafIndices);
+            Assert.Equal((ulong)digests.Length, state.TreeSize);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
     public void Pruning_deletes_exactly_the_nonces_issued_before_the_cut()
     {
         using var store = new InMemoryKeyValueStore();

@@ -45,6 +45,12 @@ public sealed class KeyValueStoreTests
         Assert.Equal(["7480"], store.Scan([0x74, 0x80], [0x74, 0xFF]).Select(pair => Convert.ToHexString(pair.Key)));
         Assert.Empty(store.Scan([0x75], [0x74]));
         Assert.Empty(store.Scan([0x74, 0x01], [0x74, 0x7F]));
+
+        var visited = new List<string>();
+        Assert.Equal(5, store.ScanKeys([0x74], [0x75], key => visited.Add(Convert.ToHexString(key))));
+        Assert.Equal(["74", "740001", "747F", "7480", "74FFFF"], visited);
+        Assert.Equal(0, store.ScanKeys([0x75], [0x74], _ => throw new InvalidOperationException("nothing to visit")));
+        Assert.Equal(0, store.ScanKeys([0x74, 0x01], [0x74, 0x7F], _ => throw new InvalidOperationException("nothing to visit")));
     }
 
     [Theory]

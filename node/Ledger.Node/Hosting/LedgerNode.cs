@@ -154,7 +154,7 @@ internal sealed partial class LedgerNode : IAsyncDisposable
     public void Start()
     {
         Replica?.Start();
-        _loops.Add(Task.Run(State.PopulateDigestFilter));
+        _loops.Add(Task.Run(PopulateDigestFilter));
         _loops.Add(Task.Run(() => ApplyLoopAsync(_stopping.Token)));
         _loops.Add(Task.Run(() => Batcher.RunAsync(_stopping.Token)));
         _loops.Add(Task.Run(() => Signer.RunAsync(_stopping.Token)));
@@ -415,6 +415,18 @@ internal sealed partial class LedgerNode : IAsyncDisposable
             await Console.Error.WriteLineAsync("pipeline: " + Batcher.Stats.Describe());
         }
     }
+
+    private void PopulateDigestFilter()
+    {
+        var started = Stopwatch.GetTimestamp();
+        var digests = State.PopulateDigestFilter();
+        var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        LogDigestFilterFilled(digests, seconds);
+    }
+
+    [LoggerMessage(EventId = 12, Level = LogLevel.Information,
+        Message = "dedupe filter filled from {Digests} stored digests in {Seconds:F1} s (until then apply looked every new digest up in the store)")]
+    private partial void LogDigestFilterFilled(long digests, double seconds);
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Critical, Message = "apply failed; the node stops serving anchors")]
     private partial void LogApplyFailed(Exception exception);
