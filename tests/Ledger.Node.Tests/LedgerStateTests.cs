@@ -84,6 +84,10 @@ public sealed class LedgerStateTests
             Assert.All(again[0].Existed, Assert.True);
             Assert.Equal(Enumerable.Range(0, digests.Length).Select(i => (ulong)i), again[0].LeafIndices);
             Assert.Equal((ulong)digests.Length, state.TreeSize);
+
+            // A stop while filling ends it at once, as itself (not wrapped).
+            var stopped = new LedgerState(reopened, digestFilterBitsLog2: 24);
+            Assert.Throws<OperationCanceledException>(() => stopped.PopulateDigestFilter(new CancellationToken(canceled: true)));
         }
         finally
         {

@@ -419,7 +419,7 @@ internal sealed partial class LedgerNode : IAsyncDisposable
     private void PopulateDigestFilter()
     {
         var started = Stopwatch.GetTimestamp();
-        var digests = State.PopulateDigestFilter();
+        var digests = State.PopulateDigestFilter(_stopping.Token);
         var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
         LogDigestFilterFilled(digests, seconds);
     }

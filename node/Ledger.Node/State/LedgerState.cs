@@ -89,19 +89,24 @@ internal sealed class LedgerState
     /// Adds every stored digest key to the dedupe filter, then lets apply trust its "certainly
     /// absent" answers. Runs concurrently with apply (which adds the keys it writes itself). Reads
     /// keys only, in <see cref="DigestFilterScansMax"/> ranges of the key space at once (the cores
-    /// are otherwise idle at start). Returns how many stored keys it read.
+    /// are otherwise idle at start). Returns how many stored keys it read; stops, with
+    /// <see cref="OperationCanceledException"/> and the filter still incomplete, when cancelled.
     /// </summary>
-    public long PopulateDigestFilter()
+    public long PopulateDigestFilter(CancellationToken cancellationToken = default)
     {
-        var ranges = Enumerable.Range(0, DigestFilterScansMax).Select(part =>
+        var scans = Enumerable.Range(0, DigestFilterScansMax).Select(part =>
         {
             byte[] from = part == 0 ? [StateKeys.DigestIndex] : [StateKeys.DigestIndex, (byte)(part * 256 / DigestFilterScansMax)];
             byte[] to = part == DigestFilterScansMax - 1 ? [StateKeys.DigestIndex + 1] : [StateKeys.DigestIndex, (byte)((part + 1) * 256 / DigestFilterScansMax)];
-            return (from, to);
-        });
-        long keys = 0;
-        Parallel.ForEach(ranges, new ParallelOptions { MaxDegreeOfParallelism = DigestFilterScansMax }, range =>
-            Interlocked.Add(ref keys, _store.ScanKeys(range.from, range.to, _filter.Add)));
+            return Task.Run(() => _store.ScanKeys(from, to, key =>
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                _filter.Add(key);
+            }));
+        }).ToArray();
+
+        // The first failure (a stop, or damage found) comes out as itself, not wrapped.
+        var keys = Task.WhenAll(scans).GetAwaiter().GetResult().Sum();
         _filter.MarkComplete();
         return keys;
     }
