@@ -40,10 +40,10 @@ public interface IKeyValueStore : IDisposable
     }
 }
 
-/// <summary>Operations staged for one atomic <see cref="IKeyValueStore.Write"/>; keys and values are copied when staged.</summary>
 /// <summary>Receives one key of a <see cref="IKeyValueStore.ScanKeys"/>.</summary>
 public delegate void KeyVisitor(ReadOnlySpan<byte> key);
 
+/// <summary>Operations staged for one atomic <see cref="IKeyValueStore.Write"/>; keys and values are copied when staged.</summary>
 public interface IKeyValueBatch : IDisposable
 {
     /// <summary>Stages <paramref name="key"/> = <paramref name="value"/>.</summary>
