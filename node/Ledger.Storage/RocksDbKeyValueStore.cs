@@ -177,8 +177,8 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
             return 0;
         }
 
+        var family = FamilyOfRange(fromKeyInclusive, toKeyExclusive);
         var upperBound = toKeyExclusive.ToArray();
-        var family = FamilyOfRange(fromKeyInclusive.ToArray(), upperBound);
         var readOptions = new ReadOptions().SetIterateUpperBound(upperBound);
         using var iterator = _database.NewIterator(family, readOptions);
         long count = 0;
@@ -226,14 +226,14 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
     private ColumnFamilyHandle? FamilyOf(ReadOnlySpan<byte> key) => key.IsEmpty ? null : _familyByFirstByte[key[0]];
 
     /// <summary>The column family a scan reads: a range lies within one family, or touches none (a programmer error otherwise).</summary>
-    private ColumnFamilyHandle? FamilyOfRange(byte[] fromKeyInclusive, byte[] toKeyExclusive)
+    private ColumnFamilyHandle? FamilyOfRange(ReadOnlySpan<byte> fromKeyInclusive, ReadOnlySpan<byte> toKeyExclusive)
     {
         var family = FamilyOf(fromKeyInclusive);
         if (family is not null)
         {
             // The family's keys end below [prefix + 1], or with the key space for prefix 0xFF.
             ReadOnlySpan<byte> familyEnd = [(byte)(fromKeyInclusive[0] + 1)];
-            if (fromKeyInclusive[0] != byte.MaxValue && toKeyExclusive.AsSpan().SequenceCompareTo(familyEnd) > 0)
+            if (fromKeyInclusive[0] != byte.MaxValue && toKeyExclusive.SequenceCompareTo(familyEnd) > 0)
             {
                 throw new ArgumentException("a scan cannot run past the end of a key family", nameof(toKeyExclusive));
             }
@@ -244,7 +244,7 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
         foreach (var other in _families)
         {
             ReadOnlySpan<byte> start = [other.Prefix];
-            if (fromKeyInclusive.AsSpan().SequenceCompareTo(start) < 0 && toKeyExclusive.AsSpan().SequenceCompareTo(start) > 0)
+            if (fromKeyInclusive.SequenceCompareTo(start) < 0 && toKeyExclusive.SequenceCompareTo(start) > 0)
             {
                 throw new ArgumentException($"a scan cannot run into the key family '{other.Name}'", nameof(toKeyExclusive));
             }
@@ -253,14 +253,17 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
         return null;
     }
 
+    /// <summary>Keys moved into a family per synced write at open (<see cref="MoveKeysIntoFamilies"/>).</summary>
+    internal const int MoveKeysPerWriteMax = 100_000;
+
     /// <summary>
     /// Moves keys of each family that sit in the default column family into the family, in synced
     /// atomic chunks: a crash midway leaves every key in one place or the other, and the next open
-    /// finishes. Costs one seek per family when there is nothing to move.
+    /// finishes. Each chunk seeks from the last key the previous one moved, not over its deletions
+    /// again. Costs one seek per family when there is nothing to move.
     /// </summary>
     private void MoveKeysIntoFamilies()
     {
-        const int keysPerWriteMax = 100_000;
         foreach (var family in _families)
         {
             var handle = _familyByFirstByte[family.Prefix]!;
@@ -271,7 +274,7 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
                 var count = 0;
                 using (var iterator = _database.NewIterator())
                 {
-                    for (iterator.Seek(start); iterator.Valid() && count < keysPerWriteMax; iterator.Next())
+                    for (iterator.Seek(start); iterator.Valid() && count < MoveKeysPerWriteMax; iterator.Next())
                     {
                         var key = iterator.Key();
                         if (key[0] != family.Prefix)
@@ -281,6 +284,7 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
 
                         write.Put(key, iterator.Value(), handle);
                         write.Delete(key);
+                        start = key;
                         count++;
                     }
 

@@ -51,6 +51,37 @@ public sealed class KeyFamilyTests : IDisposable
     }
 
     [Fact]
+    public void A_move_of_more_keys_than_one_write_holds_takes_them_all_in_order()
+    {
+        var count = (2 * RocksDbKeyValueStore.MoveKeysPerWriteMax) + 7;
+        using (var plain = RocksDbKeyValueStore.Open(_folder))
+        {
+            using var write = plain.CreateBatch();
+            for (var i = 0; i < count; i++)
+            {
+                write.Put([(byte)'d', (byte)(i >> 16), (byte)(i >> 8), (byte)i], [(byte)i]);
+            }
+
+            write.Put("e"u8, "after"u8);
+            plain.Write(write, sync: true);
+        }
+
+        using (var store = RocksDbKeyValueStore.Open(_folder, families: Families))
+        {
+            var index = 0;
+            Assert.Equal(count, store.ScanKeys("d"u8, "e"u8, key =>
+            {
+                Assert.Equal([(byte)'d', (byte)(index >> 16), (byte)(index >> 8), (byte)index], key.ToArray());
+                index++;
+            }));
+            Assert.Equal("after"u8.ToArray(), store.Get("e"u8));
+        }
+
+        Assert.Equal(0, CountInDefaultFamily((byte)'d'));
+        Assert.Equal(1, CountInDefaultFamily((byte)'e'));
+    }
+
+    [Fact]
     public void Writes_deletes_and_reopen_route_each_key_to_its_family()
     {
         using (var store = RocksDbKeyValueStore.Open(_folder, families: Families))
