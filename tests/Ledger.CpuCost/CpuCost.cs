@@ -50,6 +50,7 @@ internal static class CpuCost
                     state.Apply(++index, batch);
                 }
 
+                state.WriteDigestIndex();
                 clock.Stop();
                 process.Refresh();
                 var cpu = process.TotalProcessorTime - cpuBefore;

@@ -74,7 +74,9 @@ public sealed class LedgerStateTests
             var digests = Enumerable.Range(0, 2_048).Select(i => System.Security.Cryptography.SHA256.HashData(BitConverter.GetBytes(i))).ToArray();
             using (var store = RocksDbKeyValueStore.Open(folder, families: StateKeys.StoreFamilies))
             {
-                new LedgerState(store).Apply(1, new Batch(10, [new AnchorEntry("alpha", 1000, new byte[16], digests)]));
+                var first = new LedgerState(store);
+                first.Apply(1, new Batch(10, [new AnchorEntry("alpha", 1000, new byte[16], digests)]));
+                first.WriteDigestIndex();
             }
 
             using var reopened = RocksDbKeyValueStore.Open(folder, families: StateKeys.StoreFamilies);

@@ -272,13 +272,15 @@ internal sealed partial class LedgerNode : IAsyncDisposable
         _localSequencer?.Dispose();
         Metrics?.Dispose();
         _archive.Dispose();
+        State.WaitForIndexRun();
         if (!_applyFailed.Task.IsFaulted && !Damage.Found.IsFaulted)
         {
             // After a failed apply the store may refuse writes (a full disk); the log is the durable record and a restart replays it.
             State.MakeDurable();
             try
             {
-                // Table files rather than a write-ahead log to replay: a faster start, and the scrub covers them.
+                // The digest index tail, and table files rather than a write-ahead log to replay: a faster start, and the scrub covers them.
+                State.WriteDigestIndex();
                 _store.Flush();
             }
             catch (RocksDbSharp.RocksDbException exception)

@@ -9,7 +9,9 @@ namespace Ledger.Node.State;
 
 /// <summary>
 /// The applied state: leaves, tiles, digest index, accepted nonces and the applied position, all
-/// in one RocksDB store and changed only by <see cref="Apply"/>, one atomic write per batch.
+/// in one RocksDB store and changed only by <see cref="Apply"/>, one atomic write per batch; the
+/// newest digest index entries wait in memory (<see cref="DigestIndexTail"/>) and reach the store
+/// in long runs, and a start puts those not written back from the leaves.
 /// Apply depends only on the batch bytes and the state before it, so re-applying the log after a
 /// crash rebuilds the same tree. Readers run concurrently with apply: the tile tree is thread-safe and reads stay at or below the applied size.
 /// </summary>
@@ -19,17 +21,36 @@ internal sealed class LedgerState
     private readonly TileTree _tree;
     public const int NonceDeletesPerWriteMax = 100_000;
     private readonly DigestFilter _filter;
+    private readonly DigestIndexTail _tail = new();
+    private readonly int _indexRun;
+    private Task? _indexWrite;
     private AppliedPosition _applied;
 
-    public LedgerState(IKeyValueStore store, int digestFilterBitsLog2 = DigestFilter.BitsLog2Default)
+    public LedgerState(IKeyValueStore store, int digestFilterBitsLog2 = DigestFilter.BitsLog2Default, int digestIndexRun = DigestIndexRunDefault)
     {
+        Invariant.Check(digestIndexRun > 0);
         _store = store;
         _filter = new DigestFilter(digestFilterBitsLog2);
+        _indexRun = digestIndexRun;
         _tree = new TileTree(store);
         var applied = store.Get(StateKeys.AppliedKey);
         _applied = applied is null ? AppliedPosition.Start : AppliedPosition.Decode(applied);
         Invariant.Check(_tree.Size == _applied.TreeSize);
+        LoadTail();
     }
+
+    /// <summary>
+    /// Digest index entries written to the store at once: apply keeps the entries of new leaves in
+    /// memory (<see cref="DigestIndexTail"/>) and writes them, sorted, in the background once this
+    /// many have gathered. 65,536 entries take about 8 MB of memory.
+    /// </summary>
+    public const int DigestIndexRunDefault = 65_536;
+
+    /// <summary>
+    /// Apply waits for the run being written once the entries gathered since reach this many runs,
+    /// so that the memory held stays bounded when writing falls behind.
+    /// </summary>
+    public const int DigestIndexTailRunsMax = 4;
 
     public AppliedPosition Applied => Volatile.Read(ref _applied);
 
@@ -50,6 +71,12 @@ internal sealed class LedgerState
             return null;
         }
 
+        if (_indexWrite is { IsFaulted: true })
+        {
+            // The store refused the last digest index run: stop here, as for a failed apply.
+            _indexWrite.GetAwaiter().GetResult();
+        }
+
         // Log positions grow but may skip (Raft's own entries sit between batches). Leaf time never
         // goes back: a batch stamped before the applied one (a new leader whose clock is behind)
         // gets the applied time, the same on every member.
@@ -66,15 +93,16 @@ internal sealed class LedgerState
         var next = new AppliedPosition(index, applied.TreeSize + (ulong)(leafHashes.Count / MerkleHash.Size), timestampMs);
 
         // Staged in key order (every key is distinct): RocksDB's memtable inserts a sorted run far
-        // faster than random digest keys. The prefixes sort 'a' < 'd' < 'l' < 'n' < 't' (the tiles,
-        // staged by the tree), and leaf keys are made in index order, so only the digest and nonce
-        // keys need sorting.
+        // faster than random keys. The prefixes sort 'a' < 'l' < 'n' < 't' (the tiles, staged by the
+        // tree), and leaf keys are made in index order, so only the nonce keys need sorting. The
+        // digest index entries go to the tail, and to the store later in a long run.
         using var write = _store.CreateBatch();
         write.Put(StateKeys.AppliedKey, next.Encode());
         staged.WriteInKeyOrder(write);
 
         _tree.Append(write, CollectionsMarshal.AsSpan(leafHashes));
         _store.Write(write, sync: false);
+        _tail.Add(staged.Digests);
         foreach (var key in seen.Keys)
         {
             _filter.Add(key);
@@ -82,18 +110,146 @@ internal sealed class LedgerState
 
         Invariant.Check(_tree.Size == next.TreeSize);
         Volatile.Write(ref _applied, next);
+        MaybeWriteIndexRun(next.TreeSize);
         return outcomes.Select(outcome => outcome with { TreeSize = next.TreeSize }).ToArray();
     }
 
     /// <summary>
-    /// Adds every stored digest key to the dedupe filter, then lets apply trust its "certainly
-    /// absent" answers. Runs concurrently with apply (which adds the keys it writes itself). Reads
-    /// keys only, in <see cref="DigestFilterScansMax"/> ranges of the key space at once (the cores
-    /// are otherwise idle at start). Returns how many stored keys it read; stops, with
+    /// Waits for the digest index run being written, if any, and writes the rest of the tail, so
+    /// that the next start has nothing to load. For a stop, once apply has ended; throws what the
+    /// store threw.
+    /// </summary>
+    public void WriteDigestIndex()
+    {
+        WaitForIndexRun(rethrow: true);
+        if (_tail.OpenCount > 0)
+        {
+            _tail.Seal();
+            WriteIndexRun(TreeSize);
+        }
+    }
+
+    /// <summary>
+    /// Waits for the digest index run being written, if any, without throwing its failure (which
+    /// apply and <see cref="WriteDigestIndex"/> throw). Call before the store is closed.
+    /// </summary>
+    public void WaitForIndexRun() => WaitForIndexRun(rethrow: false);
+
+    private void WaitForIndexRun(bool rethrow)
+    {
+        var running = _indexWrite;
+        if (running is null)
+        {
+            return;
+        }
+
+        ((IAsyncResult)running).AsyncWaitHandle.WaitOne();
+        if (running.IsFaulted)
+        {
+            // Kept: the run stays sealed in the tail, and every later write attempt meets the failure.
+            if (rethrow)
+            {
+                running.GetAwaiter().GetResult();
+            }
+
+            return;
+        }
+
+        _indexWrite = null;
+    }
+
+    /// <summary>
+    /// Starts writing the open tail to the store once it holds a run's worth of entries and no run
+    /// is being written; waits for the running one only when the tail has grown to
+    /// <see cref="DigestIndexTailRunsMax"/> runs.
+    /// </summary>
+    private void MaybeWriteIndexRun(ulong treeSize)
+    {
+        if (_tail.OpenCount < _indexRun)
+        {
+            return;
+        }
+
+        if (_indexWrite is not null)
+        {
+            if (!_indexWrite.IsCompleted && _tail.OpenCount < (long)_indexRun * DigestIndexTailRunsMax)
+            {
+                return;
+            }
+
+            WaitForIndexRun(rethrow: true);
+        }
+
+        _tail.Seal();
+        _indexWrite = Task.Run(() => WriteIndexRun(treeSize));
+    }
+
+    /// <summary>
+    /// Writes a sealed run and, in the same atomic write, the tree size below which the store now
+    /// holds every entry; then drops the run from the tail.
+    /// </summary>
+    private void WriteIndexRun(ulong indexedSize)
+    {
+        using (var write = _store.CreateBatch())
+        {
+            _tail.WriteSealed(write);
+            write.Put(StateKeys.IndexedKey, StateKeys.EncodeIndex(indexedSize));
+            _store.Write(write, sync: false);
+        }
+
+        _tail.Written();
+    }
+
+    /// <summary>
+    /// At open: puts the digest index entries of the leaves the store's index does not cover yet
+    /// (those applied after its last run) back in the tail. A store without the indexed position
+    /// was written before the tail existed and holds every entry; the position is recorded now,
+    /// ahead of any apply, so that a later open cannot mistake entries left in the tail for stored.
+    /// </summary>
+    private void LoadTail()
+    {
+        ulong indexed;
+        if (_store.Get(StateKeys.IndexedKey) is { } value)
+        {
+            indexed = StateKeys.DecodeIndex(value);
+        }
+        else
+        {
+            indexed = _applied.TreeSize;
+            using var write = _store.CreateBatch();
+            write.Put(StateKeys.IndexedKey, StateKeys.EncodeIndex(indexed));
+            _store.Write(write, sync: true);
+        }
+
+        Invariant.Check(indexed <= _applied.TreeSize);
+        var entries = new List<TailEntry>();
+        foreach (var (key, bytes) in _store.Scan(StateKeys.LeafKey(indexed), StateKeys.LeafKey(_applied.TreeSize)))
+        {
+            Invariant.Check(Leaf.TryDecode(bytes, out var leaf, out _));
+            if (leaf!.Kind == LeafKind.Anchor)
+            {
+                entries.Add(new TailEntry(StateKeys.DigestKey(leaf.Digest, leaf.Issuer), StateKeys.ParseIndexKey(key)));
+            }
+        }
+
+        _tail.Add(entries);
+    }
+
+    /// <summary>
+    /// Adds every digest key, of the tail and of the store, to the dedupe filter, then lets apply
+    /// trust its "certainly absent" answers. Runs concurrently with apply (which adds the keys it
+    /// applies itself). Reads the store's keys only, in <see cref="DigestFilterScansMax"/> ranges of
+    /// the key space at once (the cores are otherwise idle at start). Returns how many keys it
+    /// added; stops, with
     /// <see cref="OperationCanceledException"/> and the filter still incomplete, when cancelled.
     /// </summary>
     public long PopulateDigestFilter(CancellationToken cancellationToken = default)
     {
+        cancellationToken.ThrowIfCancellationRequested();
+
+        // The tail first: an entry that moves to the store meanwhile is then met by the scans,
+        // which start after it is written.
+        long tailKeys = _tail.VisitKeys(key => _filter.Add(key));
         var scans = Enumerable.Range(0, DigestFilterScansMax).Select(part =>
         {
             byte[] from = part == 0 ? [StateKeys.DigestIndex] : [StateKeys.DigestIndex, (byte)(part * 256 / DigestFilterScansMax)];
@@ -108,7 +264,7 @@ internal sealed class LedgerState
         // The first failure (a stop, or damage found) comes out as itself, not wrapped.
         var keys = Task.WhenAll(scans).GetAwaiter().GetResult().Sum();
         _filter.MarkComplete();
-        return keys;
+        return tailKeys + keys;
     }
 
     /// <summary>Ranges of the digest index read at once when filling the dedupe filter.</summary>
@@ -174,10 +330,8 @@ internal sealed class LedgerState
                 continue;
             }
 
-            var stored = _filter.MayContain(digestKey) ? _store.Get(digestKey) : null;
-            if (stored is not null)
+            if (_filter.MayContain(digestKey) && TryFindKey(digestKey, out indices[i]))
             {
-                indices[i] = StateKeys.DecodeIndex(stored);
                 existed[i] = true;
                 continue;
             }
@@ -185,7 +339,7 @@ internal sealed class LedgerState
             var leafIndex = sizeBefore + (ulong)(leafHashes.Count / MerkleHash.Size);
             var leafBytes = new Leaf(LeafKind.Anchor, timestampMs, entry.Issuer, digest).Encode();
             staged.Leaves.Add(new(StateKeys.LeafKey(leafIndex), leafBytes));
-            staged.Digests.Add(new(digestKey, StateKeys.EncodeIndex(leafIndex)));
+            staged.Digests.Add(new TailEntry(digestKey, leafIndex));
             leafHashes.AddRange(MerkleHash.Leaf(leafBytes));
             seen[digestKey] = leafIndex;
             indices[i] = leafIndex;
@@ -206,17 +360,12 @@ internal sealed class LedgerState
                 return false;
             }
 
-            var stored = _store.Get(StateKeys.DigestKey(digest, issuer));
-            if (stored is null)
-            {
-                return false;
-            }
-
-            index = StateKeys.DecodeIndex(stored);
-            return index < TreeSize;
+            return TryFindKey(StateKeys.DigestKey(digest, issuer), out index) && index < TreeSize;
         }
 
-        var found = false;
+        // The tail before the store, as everywhere (an entry leaves the tail only once stored). The
+        // store's entries are of older leaves than the tail's.
+        var found = _tail.TryGetFirst(StateKeys.DigestPrefix(digest), out index) && index < TreeSize;
         foreach (var (_, value) in StateKeys.ScanPrefix(_store, StateKeys.DigestPrefix(digest)))
         {
             var candidate = StateKeys.DecodeIndex(value);
@@ -228,6 +377,24 @@ internal sealed class LedgerState
         }
 
         return found;
+    }
+
+    /// <summary>The leaf of a digest key, from the tail or else the store (in that order: see <see cref="DigestIndexTail"/>).</summary>
+    private bool TryFindKey(byte[] digestKey, out ulong index)
+    {
+        if (_tail.TryGet(digestKey, out index))
+        {
+            return true;
+        }
+
+        var stored = _store.Get(digestKey);
+        if (stored is null)
+        {
+            return false;
+        }
+
+        index = StateKeys.DecodeIndex(stored);
+        return true;
     }
 
     public byte[] LeafBytes(ulong index)
@@ -253,7 +420,8 @@ internal sealed class LedgerState
     /// <summary>Apply's writes by key prefix, so that they reach the store in key order with little sorting.</summary>
     private sealed class StagedWrites(int digests, int entries)
     {
-        public List<KeyValuePair<byte[], byte[]>> Digests { get; } = new(digests);
+        /// <summary>For the tail, not the write.</summary>
+        public List<TailEntry> Digests { get; } = new(digests);
 
         /// <summary>In leaf index order, hence in key order.</summary>
         public List<KeyValuePair<byte[], byte[]>> Leaves { get; } = new(digests);
@@ -262,9 +430,8 @@ internal sealed class LedgerState
 
         public void WriteInKeyOrder(IKeyValueBatch write)
         {
-            Digests.Sort(static (x, y) => x.Key.AsSpan().SequenceCompareTo(y.Key));
             Nonces.Sort(static (x, y) => x.Key.AsSpan().SequenceCompareTo(y.Key));
-            foreach (var list in (List<KeyValuePair<byte[], byte[]>>[])[Digests, Leaves, Nonces])
+            foreach (var list in (List<KeyValuePair<byte[], byte[]>>[])[Leaves, Nonces])
             {
                 foreach (var (key, value) in list)
                 {

@@ -11,6 +11,7 @@ namespace Ledger.Node.State;
 /// <item><c>'a'</c> applied position: u64 batch index, u64 tree size, u64 last leaf timestamp (ms)</item>
 /// <item><c>'b' u64 index</c> the batch log: encoded batches not yet applied</item>
 /// <item><c>'d' digest[32] issuer</c> digest index: u64 leaf index</item>
+/// <item><c>'i'</c> u64 tree size below which every leaf's digest index entry is stored (absent: all of them)</item>
 /// <item><c>'l' u64 index</c> leaf bytes (SPEC §3)</item>
 /// <item><c>'n' u64 issuedAtMs u8 issuerLength issuer nonce</c> accepted nonces (empty value)</item>
 /// </list>
@@ -21,10 +22,13 @@ internal static class StateKeys
     public const byte Applied = (byte)'a';
     public const byte BatchLog = (byte)'b';
     public const byte DigestIndex = (byte)'d';
+    public const byte Indexed = (byte)'i';
     public const byte Leaf = (byte)'l';
     public const byte Nonce = (byte)'n';
 
     public static readonly byte[] AppliedKey = [Applied];
+
+    public static readonly byte[] IndexedKey = [Indexed];
 
     /// <summary>
     /// Column families of the state store. The digest index (random keys) and the leaves (keys

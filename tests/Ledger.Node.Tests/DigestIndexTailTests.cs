@@ -1,0 +1,322 @@
+using Ledger.Node.Sequencing;
+using Ledger.Node.State;
+using Ledger.Storage;
+
+namespace Ledger.Node.Tests;
+
+/// <summary>
+/// The digest index's newest entries wait in memory and reach the store in runs: every lookup,
+/// dedupe and reopen must see the same index as if each entry were written at once.
+/// </summary>
+public sealed class DigestIndexTailTests
+{
+    private static byte[] Digest(int seed)
+    {
+        var digest = new byte[32];
+        BitConverter.TryWriteBytes(digest, seed * 2_654_435_761u);
+        BitConverter.TryWriteBytes(digest.AsSpan(4), seed);
+        return digest;
+    }
+
+    private static Batch BatchOf(string issuer, int nonce, IEnumerable<int> digests)
+    {
+        var nonceBytes = new byte[16];
+        BitConverter.TryWriteBytes(nonceBytes, nonce);
+        return new Batch(1_000, [new AnchorEntry(issuer, 1_000, nonceBytes, digests.Select(Digest).ToArray())]);
+    }
+
+    private static ulong Indexed(IKeyValueStore store) => StateKeys.DecodeIndex(store.Get(StateKeys.IndexedKey)!);
+
+    [Fact]
+    public void Lookups_find_every_leaf_whether_its_entry_is_in_the_tail_or_in_the_store()
+    {
+        using var store = new InMemoryKeyValueStore();
+        var state = new LedgerState(store, digestIndexRun: 8);
+        ulong batch = 0;
+
+        // "alpha" anchors 0..49 (leaves 0..49), all written to the store; then "beta" anchors
+        // 40..54 (leaves 50..64): its first run of 10 reaches the store, its last 5 stay in the tail.
+        for (var from = 0; from < 50; from += 5)
+        {
+            state.Apply(++batch, BatchOf("alpha", (int)batch, Enumerable.Range(from, 5)));
+        }
+
+        state.WriteDigestIndex();
+        Assert.Equal(50UL, Indexed(store));
+        for (var from = 40; from < 55; from += 5)
+        {
+            state.Apply(++batch, BatchOf("beta", (int)batch, Enumerable.Range(from, 5)));
+        }
+
+        state.WaitForIndexRun();
+        Assert.Equal(60UL, Indexed(store));
+        for (var d = 0; d < 55; d++)
+        {
+            var alphaLeaf = d < 50 ? (ulong)d : ulong.MaxValue;
+            var betaLeaf = d >= 40 ? 50UL + (ulong)(d - 40) : ulong.MaxValue;
+            Assert.Equal(d < 50, state.TryFindLeaf(Digest(d), "alpha", out var alpha));
+            Assert.Equal(d >= 40, state.TryFindLeaf(Digest(d), "beta", out var beta));
+            Assert.True(state.TryFindLeaf(Digest(d), null, out var any));
+            if (d < 50)
+            {
+                Assert.Equal(alphaLeaf, alpha);
+            }
+
+            if (d >= 40)
+            {
+                Assert.Equal(betaLeaf, beta);
+            }
+
+            Assert.Equal(Math.Min(alphaLeaf, betaLeaf), any);
+
+            // The store holds exactly the entries of leaves below the indexed position.
+            Assert.Equal(alphaLeaf < 60, store.Get(StateKeys.DigestKey(Digest(d), "alpha")) is not null);
+            Assert.Equal(betaLeaf < 60, store.Get(StateKeys.DigestKey(Digest(d), "beta")) is not null);
+        }
+
+        Assert.False(state.TryFindLeaf(Digest(55), null, out _));
+        Assert.False(state.TryFindLeaf(Digest(0), "beta", out _));
+        Assert.False(state.TryFindLeaf(Digest(54), "alpha", out _));
+    }
+
+    [Fact]
+    public void Dedupe_meets_entries_in_the_tail_in_the_run_being_written_and_in_the_store()
+    {
+        using var store = new InMemoryKeyValueStore();
+        var state = new LedgerState(store, digestIndexRun: 16);
+        state.PopulateDigestFilter();
+        ulong batch = 0;
+        for (var from = 0; from < 100; from += 10)
+        {
+            state.Apply(++batch, BatchOf("alpha", (int)batch, Enumerable.Range(from, 10)));
+        }
+
+        // Every digest again, in one batch: wherever its entry is, the existing leaf comes back.
+        var again = state.Apply(++batch, BatchOf("alpha", 1_000, Enumerable.Range(0, 100)))!;
+        Assert.All(again[0].Existed, Assert.True);
+        Assert.Equal(Enumerable.Range(0, 100).Select(i => (ulong)i), again[0].LeafIndices);
+        Assert.Equal(100UL, state.TreeSize);
+    }
+
+    [Fact]
+    public void A_reopen_puts_the_unwritten_entries_back_from_the_leaves()
+    {
+        var folder = Path.Combine(Path.GetTempPath(), "ledger-tail-tests-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            ulong indexedBefore;
+            using (var store = RocksDbKeyValueStore.Open(folder, families: StateKeys.StoreFamilies))
+            {
+                // A run size that leaves some entries written and the last ones only in memory,
+                // then a stop without writing them (as after kill -9).
+                var state = new LedgerState(store, digestIndexRun: 64);
+                for (var batch = 1; batch <= 20; batch++)
+                {
+                    state.Apply((ulong)batch, BatchOf("alpha", batch, Enumerable.Range((batch - 1) * 10, 10)));
+                }
+
+                state.WaitForIndexRun();
+                indexedBefore = Indexed(store);
+                Assert.InRange(indexedBefore, 64UL, 199UL);
+            }
+
+            using var reopened = RocksDbKeyValueStore.Open(folder, families: StateKeys.StoreFamilies);
+            var again = new LedgerState(reopened, digestFilterBitsLog2: 16, digestIndexRun: 64);
+            Assert.Equal(200L, again.PopulateDigestFilter());
+            for (var d = 0; d < 200; d++)
+            {
+                Assert.True(again.TryFindLeaf(Digest(d), "alpha", out var leaf));
+                Assert.Equal((ulong)d, leaf);
+            }
+
+            var outcome = again.Apply(21, BatchOf("alpha", 21, [199, 0, 200]))!;
+            Assert.Equal([199UL, 0UL, 200UL], outcome[0].LeafIndices);
+            Assert.Equal([true, true, false], outcome[0].Existed);
+
+            // A stop that writes the tail leaves nothing for the next start to load.
+            again.WriteDigestIndex();
+            Assert.Equal(201UL, Indexed(reopened));
+            Assert.NotNull(reopened.Get(StateKeys.DigestKey(Digest(200), "alpha")));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void A_store_written_before_the_tail_counts_as_fully_indexed_and_records_it_at_open()
+    {
+        using var store = new InMemoryKeyValueStore();
+        var writer = new LedgerState(store);
+        writer.Apply(1, BatchOf("alpha", 1, Enumerable.Range(0, 30)));
+        writer.WriteDigestIndex();
+        using (var drop = store.CreateBatch())
+        {
+            drop.Delete(StateKeys.IndexedKey);
+            store.Write(drop, sync: true);
+        }
+
+        var state = new LedgerState(store);
+        Assert.Equal(30UL, Indexed(store));
+        Assert.True(state.TryFindLeaf(Digest(29), "alpha", out var leaf));
+        Assert.Equal(29UL, leaf);
+
+        // A fresh store records position 0 before its first apply, so that a reopen after applies
+        // never takes unwritten entries for stored ones.
+        using var fresh = new InMemoryKeyValueStore();
+        var first = new LedgerState(fresh);
+        Assert.Equal(0UL, Indexed(fresh));
+        first.Apply(1, BatchOf("alpha", 1, Enumerable.Range(0, 30)));
+        Assert.Null(fresh.Get(StateKeys.DigestKey(Digest(0), "alpha")));
+        Assert.True(new LedgerState(fresh).TryFindLeaf(Digest(0), "alpha", out var reopenedLeaf));
+        Assert.Equal(0UL, reopenedLeaf);
+    }
+
+    [Fact]
+    public async Task Readers_never_miss_an_applied_digest_while_runs_move_to_the_store()
+    {
+        using var store = new InMemoryKeyValueStore();
+        var state = new LedgerState(store, digestIndexRun: 32);
+        const int Batches = 400;
+        const int PerBatch = 20;
+        var applied = 0;
+        var misses = 0L;
+        var lookups = 0L;
+        using var done = new CancellationTokenSource();
+        using var started = new CountdownEvent(2);
+        var readers = Enumerable.Range(0, 2).Select(seed => Task.Run(() =>
+        {
+            started.Signal();
+            var random = new Random(seed);
+            while (!done.IsCancellationRequested)
+            {
+                var known = Volatile.Read(ref applied);
+                if (known == 0)
+                {
+                    continue;
+                }
+
+                var d = random.Next(known);
+                if (!state.TryFindLeaf(Digest(d), "alpha", out var leaf) || leaf != (ulong)d
+                    || !state.TryFindLeaf(Digest(d), null, out var any) || any != (ulong)d)
+                {
+                    Interlocked.Increment(ref misses);
+                }
+
+                Interlocked.Increment(ref lookups);
+            }
+        })).ToArray();
+
+        Assert.True(started.Wait(TimeSpan.FromSeconds(30)));
+        for (var batch = 0; batch < Batches; batch++)
+        {
+            state.Apply((ulong)batch + 1, BatchOf("alpha", batch, Enumerable.Range(batch * PerBatch, PerBatch)));
+            Volatile.Write(ref applied, (batch + 1) * PerBatch);
+        }
+
+        state.WaitForIndexRun();
+        done.Cancel();
+        await Task.WhenAll(readers);
+        Assert.Equal(0L, Interlocked.Read(ref misses));
+        Assert.True(Interlocked.Read(ref lookups) > 0);
+
+        // Runs moved entries to the store during apply: the tail never holds four runs' worth after an apply.
+        Assert.True(Indexed(store) > (ulong)(Batches * PerBatch) - (LedgerState.DigestIndexTailRunsMax * 32));
+    }
+
+    [Fact]
+    public void A_run_the_store_refuses_stops_apply_and_the_stop_waits_for_it_without_throwing()
+    {
+        using var inner = new InMemoryKeyValueStore();
+        var store = new RefusingStore(inner);
+        var state = new LedgerState(store, digestIndexRun: 8);
+        store.RefuseRuns = true;
+        state.Apply(1, BatchOf("alpha", 1, Enumerable.Range(0, 10)));
+        state.WaitForIndexRun();
+
+        // The refused entries stay readable; the next apply and a stop's write meet the failure.
+        Assert.True(state.TryFindLeaf(Digest(3), "alpha", out var leaf));
+        Assert.Equal(3UL, leaf);
+        Assert.Throws<IOException>(() => state.Apply(2, BatchOf("alpha", 2, [10])));
+        Assert.Equal(10UL, state.TreeSize);
+        Assert.Throws<IOException>(state.WriteDigestIndex);
+        Assert.Equal(0UL, Indexed(inner));
+    }
+
+    [Fact]
+    public async Task Apply_waits_for_the_run_being_written_once_the_tail_holds_the_most_it_may()
+    {
+        using var inner = new InMemoryKeyValueStore();
+        var store = new RefusingStore(inner);
+        var state = new LedgerState(store, digestIndexRun: 10);
+        store.HoldRuns.Reset();
+
+        // The first run (10 entries) is held; the tail may then grow to 4 runs before apply waits.
+        state.Apply(1, BatchOf("alpha", 1, Enumerable.Range(0, 10)));
+        for (var batch = 2; batch <= 4; batch++)
+        {
+            state.Apply((ulong)batch, BatchOf("alpha", batch, Enumerable.Range((batch - 1) * 10, 10)));
+        }
+
+        var blocked = Task.Run(() => state.Apply(5, BatchOf("alpha", 5, Enumerable.Range(40, 10))));
+        var first = await Task.WhenAny(blocked, Task.Delay(300));
+        Assert.NotSame(blocked, first);
+        store.HoldRuns.Set();
+        Assert.NotNull(await blocked.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(50UL, state.TreeSize);
+        state.WriteDigestIndex();
+        Assert.Equal(50UL, Indexed(inner));
+    }
+
+    /// <summary>A store whose digest index runs (the writes carrying the indexed position) can be held or refused.</summary>
+    private sealed class RefusingStore(InMemoryKeyValueStore inner) : IKeyValueStore
+    {
+        public bool RefuseRuns { get; set; }
+
+        public ManualResetEventSlim HoldRuns { get; } = new(initialState: true);
+
+        public byte[]? Get(ReadOnlySpan<byte> key) => inner.Get(key);
+
+        public IKeyValueBatch CreateBatch() => new RunWatch(inner.CreateBatch());
+
+        public void Write(IKeyValueBatch batch, bool sync)
+        {
+            var watch = (RunWatch)batch;
+            if (watch.IsRun && watch.Count > 1)
+            {
+                HoldRuns.Wait(TimeSpan.FromSeconds(60));
+                if (RefuseRuns)
+                {
+                    throw new IOException("no space left on device");
+                }
+            }
+
+            inner.Write(watch.Inner, sync);
+        }
+
+        public IEnumerable<KeyValuePair<byte[], byte[]>> Scan(ReadOnlySpan<byte> fromKeyInclusive, ReadOnlySpan<byte> toKeyExclusive)
+            => inner.Scan(fromKeyInclusive, toKeyExclusive);
+
+        public void Dispose() => HoldRuns.Dispose();
+
+        private sealed class RunWatch(IKeyValueBatch inner) : IKeyValueBatch
+        {
+            public IKeyValueBatch Inner => inner;
+
+            public bool IsRun { get; private set; }
+
+            public int Count => inner.Count;
+
+            public void Put(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
+            {
+                IsRun |= key.SequenceEqual(StateKeys.IndexedKey);
+                inner.Put(key, value);
+            }
+
+            public void Delete(ReadOnlySpan<byte> key) => inner.Delete(key);
+
+            public void Dispose() => inner.Dispose();
+        }
+    }
+}
