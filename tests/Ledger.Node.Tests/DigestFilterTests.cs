@@ -28,6 +28,22 @@ public sealed class DigestFilterTests
     }
 
     [Fact]
+    public void Checking_and_adding_in_one_answers_for_the_filter_before_the_key()
+    {
+        var filter = new DigestFilter(20);
+        Assert.True(filter.MayContainThenAdd(Key(1)));
+        Assert.True(filter.MayContain(Key(1)));
+        filter.MarkComplete();
+
+        // A new key: absent before, present after; the same key again: present.
+        var absentBefore = Enumerable.Range(2, 200).Count(i => !filter.MayContainThenAdd(Key(i)));
+        Assert.True(absentBefore >= 195, $"only {absentBefore} of 200 new keys answered absent");
+        Assert.All(Enumerable.Range(1, 201), i => Assert.True(filter.MayContain(Key(i))));
+        Assert.All(Enumerable.Range(1, 201), i => Assert.True(filter.MayContainThenAdd(Key(i))));
+        Assert.False(filter.MayContain(Key(5, "beta")) && filter.MayContain(Key(6, "beta")) && filter.MayContain(Key(7, "beta")));
+    }
+
+    [Fact]
     public void A_filter_a_tenth_full_keeps_false_positives_near_those_of_a_plain_two_bit_filter()
     {
         // 2^20 bits, 50,000 keys: a plain two-bit filter would give (1 - e^(-100,000 / 2^20))^2 = 0.83 %.

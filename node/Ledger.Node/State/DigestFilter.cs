@@ -39,6 +39,20 @@ internal sealed class DigestFilter
         Interlocked.Or(ref _words[second >> 6], 1L << (int)(second & 63));
     }
 
+    /// <summary>
+    /// <see cref="MayContain"/> and <see cref="Add"/> in one, touching the key's block once: the
+    /// answer is for the filter as it was before this key was added.
+    /// </summary>
+    public bool MayContainThenAdd(ReadOnlySpan<byte> digestKey)
+    {
+        var (first, second) = Positions(digestKey);
+        var firstBit = 1L << (int)(first & 63);
+        var secondBit = 1L << (int)(second & 63);
+        var firstWas = Interlocked.Or(ref _words[first >> 6], firstBit) & firstBit;
+        var secondWas = Interlocked.Or(ref _words[second >> 6], secondBit) & secondBit;
+        return !_complete || (firstWas != 0 && secondWas != 0);
+    }
+
     /// <summary>False only when the key was certainly never added (and the filter is complete).</summary>
     public bool MayContain(ReadOnlySpan<byte> digestKey)
     {

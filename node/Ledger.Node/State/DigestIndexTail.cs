@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using Ledger.Sdk;
 using Ledger.Storage;
 
@@ -108,6 +109,7 @@ internal sealed class DigestIndexTail
     /// first eight digest bytes: sorted enough for RocksDB's sequential insert path, and a sort of
     /// numbers rather than byte strings. The order is only for speed; every key is distinct.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void WriteSealed(IKeyValueBatch write)
     {
         var run = _sealed;

@@ -103,10 +103,6 @@ internal sealed class LedgerState
         _tree.Append(write, CollectionsMarshal.AsSpan(leafHashes));
         _store.Write(write, sync: false);
         _tail.Add(staged.Digests);
-        foreach (var key in seen.Keys)
-        {
-            _filter.Add(key);
-        }
 
         Invariant.Check(_tree.Size == next.TreeSize);
         Volatile.Write(ref _applied, next);
@@ -330,7 +326,8 @@ internal sealed class LedgerState
                 continue;
             }
 
-            if (_filter.MayContain(digestKey) && TryFindKey(digestKey, out indices[i]))
+            // Added to the filter before the write: a key there too early only costs a lookup.
+            if (_filter.MayContainThenAdd(digestKey) && TryFindKey(digestKey, out indices[i]))
             {
                 existed[i] = true;
                 continue;
