@@ -80,6 +80,32 @@ public sealed class DigestIndexTailTests
     }
 
     [Fact]
+    public void Several_issuers_of_one_digest_in_the_tail_each_find_their_leaf()
+    {
+        using var store = new InMemoryKeyValueStore();
+        var state = new LedgerState(store);
+        var nonce = new byte[16];
+        var entries = new[] { "gamma", "alpha", "beta" }.Select((issuer, i) => new AnchorEntry(issuer, 1_000, [(byte)i, .. nonce[1..]], [Digest(7), Digest(8 + i)])).ToArray();
+        state.Apply(1, new Batch(1_000, entries));
+
+        // Leaves: gamma 7 → 0, gamma 8 → 1, alpha 7 → 2, alpha 9 → 3, beta 7 → 4, beta 10 → 5; all still in the tail.
+        Assert.Null(store.Get(StateKeys.DigestKey(Digest(7), "gamma")));
+        foreach (var (issuer, leaf) in new[] { ("gamma", 0UL), ("alpha", 2UL), ("beta", 4UL) })
+        {
+            Assert.True(state.TryFindLeaf(Digest(7), issuer, out var found));
+            Assert.Equal(leaf, found);
+        }
+
+        Assert.True(state.TryFindLeaf(Digest(7), null, out var first));
+        Assert.Equal(0UL, first);
+        Assert.False(state.TryFindLeaf(Digest(7), "delta", out _));
+        Assert.False(state.TryFindLeaf(Digest(8), "alpha", out _));
+        var again = state.Apply(2, BatchOf("beta", 99, [7, 10, 8]))!;
+        Assert.Equal([4UL, 5UL, 6UL], again[0].LeafIndices);
+        Assert.Equal([true, true, false], again[0].Existed);
+    }
+
+    [Fact]
     public void Dedupe_meets_entries_in_the_tail_in_the_run_being_written_and_in_the_store()
     {
         using var store = new InMemoryKeyValueStore();

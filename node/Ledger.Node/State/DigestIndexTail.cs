@@ -1,6 +1,8 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Text;
 using Ledger.Sdk;
 using Ledger.Storage;
 
@@ -41,38 +43,38 @@ internal sealed class DigestIndexTail
         {
             foreach (var entry in entries)
             {
-                _open.Add(entry.DigestKey, entry.LeafIndex);
+                _open.Add(DigestValue.Of(entry.Digest), entry.Issuer, entry.LeafIndex);
             }
         }
     }
 
-    /// <summary>The leaf of <paramref name="digestKey"/> (digest and issuer) if the tail holds it.</summary>
-    public bool TryGet(byte[] digestKey, out ulong leafIndex)
+    /// <summary>The leaf of <paramref name="digest"/> anchored by <paramref name="issuer"/>, if the tail holds it.</summary>
+    public bool TryGet(ReadOnlySpan<byte> digest, string issuer, out ulong leafIndex)
     {
+        var value = DigestValue.Of(digest);
         lock (_lock)
         {
-            return _open.TryGet(digestKey, exact: true, out leafIndex)
-                || (_sealed is not null && _sealed.TryGet(digestKey, exact: true, out leafIndex));
+            return _open.TryGet(value, issuer, out leafIndex)
+                || (_sealed is not null && _sealed.TryGet(value, issuer, out leafIndex));
         }
     }
 
-    /// <summary>
-    /// The lowest leaf the tail holds for the digest of <paramref name="digestPrefix"/>
-    /// (<see cref="StateKeys.DigestPrefix"/>), whatever the issuer.
-    /// </summary>
-    public bool TryGetFirst(byte[] digestPrefix, out ulong leafIndex)
+    /// <summary>The lowest leaf the tail holds for <paramref name="digest"/>, whatever the issuer.</summary>
+    public bool TryGetFirst(ReadOnlySpan<byte> digest, out ulong leafIndex)
     {
+        var value = DigestValue.Of(digest);
         lock (_lock)
         {
             // The sealed generation holds the older, hence lower, leaves.
-            return (_sealed is not null && _sealed.TryGet(digestPrefix, exact: false, out leafIndex))
-                || _open.TryGet(digestPrefix, exact: false, out leafIndex);
+            return (_sealed is not null && _sealed.TryGet(value, issuer: null, out leafIndex))
+                || _open.TryGet(value, issuer: null, out leafIndex);
         }
     }
 
     /// <summary>Calls <paramref name="visit"/> with every digest key the tail holds; returns how many.</summary>
-    public int VisitKeys(Action<byte[]> visit)
+    public int VisitKeys(KeyVisitor visit)
     {
+        Span<byte> key = stackalloc byte[DigestKeyBytesMax];
         lock (_lock)
         {
             var count = 0;
@@ -80,7 +82,7 @@ internal sealed class DigestIndexTail
             {
                 for (var i = 0; i < (generation?.Count ?? 0); i++)
                 {
-                    visit(generation!.Slots[i].Key);
+                    visit(generation!.Slots[i].WriteKey(key));
                     count++;
                 }
             }
@@ -88,6 +90,8 @@ internal sealed class DigestIndexTail
             return count;
         }
     }
+
+    private const int DigestKeyBytesMax = 1 + Leaf.DigestLength + Names.LengthMax;
 
     /// <summary>
     /// Closes the open generation for writing (<see cref="WriteSealed"/>); its entries stay readable
@@ -120,17 +124,18 @@ internal sealed class DigestIndexTail
         {
             for (var i = 0; i < run.Count; i++)
             {
-                prefixes[i] = BinaryPrimitives.ReadUInt64BigEndian(run.Slots[i].Key.AsSpan(1));
+                prefixes[i] = run.Slots[i].Digest.A;
                 order[i] = i;
             }
 
             Array.Sort(prefixes, order, 0, run.Count);
+            Span<byte> key = stackalloc byte[DigestKeyBytesMax];
             Span<byte> value = stackalloc byte[8];
             for (var i = 0; i < run.Count; i++)
             {
-                var slot = run.Slots[order[i]];
+                ref readonly var slot = ref run.Slots[order[i]];
                 BinaryPrimitives.WriteUInt64BigEndian(value, slot.LeafIndex);
-                write.Put(slot.Key, value);
+                write.Put(slot.WriteKey(key), value);
             }
         }
         finally
@@ -153,19 +158,20 @@ internal sealed class DigestIndexTail
     }
 
     /// <summary>
-    /// Entries in adding order, each digest's entries (one per issuer) chained from the first,
-    /// and a map from digest to its first entry. One map for both lookups: by digest key, and by
-    /// digest alone.
+    /// Entries in adding order, each digest's entries (one per issuer) chained from the first, and a
+    /// map from digest to its first entry: one map for both lookups, by digest and issuer and by
+    /// digest alone. Entries are values in arrays, not objects, so that the garbage collector has
+    /// nothing to trace in them however many the tail holds.
     /// </summary>
     private sealed class Generation
     {
-        private readonly Dictionary<byte[], int> _firstByDigest = new(DigestPartComparer.Instance);
+        private readonly Dictionary<DigestValue, int> _firstByDigest = new(DigestValueComparer.Instance);
 
         public Slot[] Slots { get; private set; } = new Slot[1024];
 
         public int Count { get; private set; }
 
-        public void Add(byte[] digestKey, ulong leafIndex)
+        public void Add(DigestValue digest, string issuer, ulong leafIndex)
         {
             if (Count == Slots.Length)
             {
@@ -174,18 +180,18 @@ internal sealed class DigestIndexTail
                 Slots = grown;
             }
 
-            ref var first = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_firstByDigest, digestKey, out var exists);
+            ref var first = ref CollectionsMarshal.GetValueRefOrAddDefault(_firstByDigest, digest, out var exists);
             if (!exists)
             {
                 first = Count;
             }
             else
             {
-                // Another issuer's entry for this digest (or the same key again: kept as it was).
+                // Another issuer's entry for this digest (or the same issuer again: kept as it was).
                 var last = first;
                 while (true)
                 {
-                    if (Slots[last].Key.AsSpan().SequenceEqual(digestKey))
+                    if (string.Equals(Slots[last].Issuer, issuer, StringComparison.Ordinal))
                     {
                         return;
                     }
@@ -201,21 +207,21 @@ internal sealed class DigestIndexTail
                 Slots[last].Next = Count;
             }
 
-            Slots[Count++] = new Slot(digestKey, leafIndex, -1);
+            Slots[Count++] = new Slot(digest, issuer, leafIndex, -1);
         }
 
-        /// <summary>With <paramref name="exact"/>, the entry of this very key; otherwise the digest's first entry.</summary>
-        public bool TryGet(byte[] key, bool exact, out ulong leafIndex)
+        /// <summary>With an <paramref name="issuer"/>, that issuer's entry; otherwise the digest's first entry.</summary>
+        public bool TryGet(DigestValue digest, string? issuer, out ulong leafIndex)
         {
             leafIndex = 0;
-            if (!_firstByDigest.TryGetValue(key, out var at))
+            if (!_firstByDigest.TryGetValue(digest, out var at))
             {
                 return false;
             }
 
             for (; at >= 0; at = Slots[at].Next)
             {
-                if (!exact || Slots[at].Key.AsSpan().SequenceEqual(key))
+                if (issuer is null || string.Equals(Slots[at].Issuer, issuer, StringComparison.Ordinal))
                 {
                     leafIndex = Slots[at].LeafIndex;
                     return true;
@@ -233,29 +239,53 @@ internal sealed class DigestIndexTail
         }
     }
 
-    private record struct Slot(byte[] Key, ulong LeafIndex, int Next);
-
-    /// <summary>Compares digest keys and digest prefixes by their digest bytes only (1..32).</summary>
-    private sealed class DigestPartComparer : IEqualityComparer<byte[]>
+    private record struct Slot(DigestValue Digest, string Issuer, ulong LeafIndex, int Next)
     {
-        public static readonly DigestPartComparer Instance = new();
-
-        public bool Equals(byte[]? x, byte[]? y) => Part(x).SequenceEqual(Part(y));
-
-        public int GetHashCode(byte[] key)
+        /// <summary>Writes the digest key (<see cref="StateKeys.DigestKey"/>) into <paramref name="buffer"/>; returns its part used.</summary>
+        public readonly ReadOnlySpan<byte> WriteKey(Span<byte> buffer)
         {
-            var hash = new HashCode();
-            hash.AddBytes(Part(key));
-            return hash.ToHashCode();
+            buffer[0] = StateKeys.DigestIndex;
+            Digest.CopyTo(buffer[1..]);
+            var issuerBytes = Encoding.ASCII.GetBytes(Issuer, buffer[(1 + Leaf.DigestLength)..]);
+            return buffer[..(1 + Leaf.DigestLength + issuerBytes)];
+        }
+    }
+
+    /// <summary>A digest as four big-endian words: equal digests, equal values; the first word orders like the bytes.</summary>
+    private readonly record struct DigestValue(ulong A, ulong B, ulong C, ulong D)
+    {
+        public static DigestValue Of(ReadOnlySpan<byte> digest)
+        {
+            Invariant.Check(digest.Length == Leaf.DigestLength);
+            return new DigestValue(
+                BinaryPrimitives.ReadUInt64BigEndian(digest),
+                BinaryPrimitives.ReadUInt64BigEndian(digest[8..]),
+                BinaryPrimitives.ReadUInt64BigEndian(digest[16..]),
+                BinaryPrimitives.ReadUInt64BigEndian(digest[24..]));
         }
 
-        private static ReadOnlySpan<byte> Part(byte[]? key)
+        public void CopyTo(Span<byte> destination)
         {
-            Invariant.Check(key is not null && key.Length > Leaf.DigestLength);
-            return key.AsSpan(1, Leaf.DigestLength);
+            BinaryPrimitives.WriteUInt64BigEndian(destination, A);
+            BinaryPrimitives.WriteUInt64BigEndian(destination[8..], B);
+            BinaryPrimitives.WriteUInt64BigEndian(destination[16..], C);
+            BinaryPrimitives.WriteUInt64BigEndian(destination[24..], D);
         }
+    }
+
+    /// <summary>
+    /// Hashes with <see cref="HashCode"/>, seeded at random per process: issuers choose their
+    /// digests, and must not be able to pick a set that all falls in one bucket.
+    /// </summary>
+    private sealed class DigestValueComparer : IEqualityComparer<DigestValue>
+    {
+        public static readonly DigestValueComparer Instance = new();
+
+        public bool Equals(DigestValue x, DigestValue y) => x == y;
+
+        public int GetHashCode(DigestValue value) => HashCode.Combine(value.A, value.B, value.C, value.D);
     }
 }
 
 /// <summary>One digest index entry of an applied leaf.</summary>
-internal readonly record struct TailEntry(byte[] DigestKey, ulong LeafIndex);
+internal readonly record struct TailEntry(byte[] Digest, string Issuer, ulong LeafIndex);

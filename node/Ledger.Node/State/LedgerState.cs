@@ -224,7 +224,7 @@ internal sealed class LedgerState
             Invariant.Check(Leaf.TryDecode(bytes, out var leaf, out _));
             if (leaf!.Kind == LeafKind.Anchor)
             {
-                entries.Add(new TailEntry(StateKeys.DigestKey(leaf.Digest, leaf.Issuer), StateKeys.ParseIndexKey(key)));
+                entries.Add(new TailEntry(leaf.Digest, leaf.Issuer, StateKeys.ParseIndexKey(key)));
             }
         }
 
@@ -245,7 +245,7 @@ internal sealed class LedgerState
 
         // The tail first: an entry that moves to the store meanwhile is then met by the scans,
         // which start after it is written.
-        long tailKeys = _tail.VisitKeys(key => _filter.Add(key));
+        long tailKeys = _tail.VisitKeys(_filter.Add);
         var scans = Enumerable.Range(0, DigestFilterScansMax).Select(part =>
         {
             byte[] from = part == 0 ? [StateKeys.DigestIndex] : [StateKeys.DigestIndex, (byte)(part * 256 / DigestFilterScansMax)];
@@ -327,7 +327,7 @@ internal sealed class LedgerState
             }
 
             // Added to the filter before the write: a key there too early only costs a lookup.
-            if (_filter.MayContainThenAdd(digestKey) && TryFindKey(digestKey, out indices[i]))
+            if (_filter.MayContainThenAdd(digestKey) && TryFindKey(digest, entry.Issuer, digestKey, out indices[i]))
             {
                 existed[i] = true;
                 continue;
@@ -336,7 +336,7 @@ internal sealed class LedgerState
             var leafIndex = sizeBefore + (ulong)(leafHashes.Count / MerkleHash.Size);
             var leafBytes = new Leaf(LeafKind.Anchor, timestampMs, entry.Issuer, digest).Encode();
             staged.Leaves.Add(new(StateKeys.LeafKey(leafIndex), leafBytes));
-            staged.Digests.Add(new TailEntry(digestKey, leafIndex));
+            staged.Digests.Add(new TailEntry(digest, entry.Issuer, leafIndex));
             leafHashes.AddRange(MerkleHash.Leaf(leafBytes));
             seen[digestKey] = leafIndex;
             indices[i] = leafIndex;
@@ -357,12 +357,12 @@ internal sealed class LedgerState
                 return false;
             }
 
-            return TryFindKey(StateKeys.DigestKey(digest, issuer), out index) && index < TreeSize;
+            return TryFindKey(digest, issuer, StateKeys.DigestKey(digest, issuer), out index) && index < TreeSize;
         }
 
         // The tail before the store, as everywhere (an entry leaves the tail only once stored). The
         // store's entries are of older leaves than the tail's.
-        var found = _tail.TryGetFirst(StateKeys.DigestPrefix(digest), out index) && index < TreeSize;
+        var found = _tail.TryGetFirst(digest, out index) && index < TreeSize;
         foreach (var (_, value) in StateKeys.ScanPrefix(_store, StateKeys.DigestPrefix(digest)))
         {
             var candidate = StateKeys.DecodeIndex(value);
@@ -377,9 +377,9 @@ internal sealed class LedgerState
     }
 
     /// <summary>The leaf of a digest key, from the tail or else the store (in that order: see <see cref="DigestIndexTail"/>).</summary>
-    private bool TryFindKey(byte[] digestKey, out ulong index)
+    private bool TryFindKey(ReadOnlySpan<byte> digest, string issuer, byte[] digestKey, out ulong index)
     {
-        if (_tail.TryGet(digestKey, out index))
+        if (_tail.TryGet(digest, issuer, out index))
         {
             return true;
         }
