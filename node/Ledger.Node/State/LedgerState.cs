@@ -42,7 +42,7 @@ internal sealed class LedgerState
     /// <summary>
     /// Digest index entries written to the store at once: apply keeps the entries of new leaves in
     /// memory (<see cref="DigestIndexTail"/>) and writes them, sorted, in the background once this
-    /// many have gathered. 65,536 entries take about 8 MB of memory.
+    /// many have gathered. 65,536 entries take about 7 MB of memory.
     /// </summary>
     public const int DigestIndexRunDefault = 65_536;
 
