@@ -80,7 +80,7 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
         var columnFamilies = new ColumnFamilies(new ColumnFamilyOptions().SetBlockBasedTableFactory(table));
         foreach (var family in families)
         {
-            columnFamilies.Add(family.Name, new ColumnFamilyOptions().SetBlockBasedTableFactory(table));
+            columnFamilies.Add(family.Name, family.Options(table));
         }
 
         try
@@ -373,9 +373,41 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
     }
 }
 
-/// <summary>A column family of a <see cref="RocksDbKeyValueStore"/>: every key whose first byte is <see cref="Prefix"/>.</summary>
-public sealed record KeyFamily(string Name, byte Prefix)
+/// <summary>
+/// A column family of a <see cref="RocksDbKeyValueStore"/>: every key whose first byte is
+/// <see cref="Prefix"/>. <see cref="RandomKeys"/>: its keys arrive in no order (a hash index), so
+/// that every merge of level-0 files into the level below rewrites all of that level; such a family
+/// merges <see cref="RandomKeysLevel0Files"/> files at a time instead of RocksDB's 4, which halves
+/// how often that level is rewritten.
+/// </summary>
+public sealed record KeyFamily(string Name, byte Prefix, bool RandomKeys = false)
 {
+    /// <summary>
+    /// Level-0 files that start a merge in a family of random keys. Measured with a 3-member
+    /// consortium under `ledger bench --clients 16 --batch 100`: 85,500 digests/s on average over
+    /// six 20 s runs against 77,700 with 4, each run faster than its pair.
+    /// </summary>
+    public const int RandomKeysLevel0Files = 8;
+
+    /// <summary>Level-0 files at which writes to a family of random keys slow down (RocksDB's default: 20).</summary>
+    public const int RandomKeysLevel0FilesSlowdown = 40;
+
+    /// <summary>Level-0 files at which writes to a family of random keys stop until merges catch up (RocksDB's default: 36).</summary>
+    public const int RandomKeysLevel0FilesStop = 60;
+
+    internal ColumnFamilyOptions Options(BlockBasedTableOptions table)
+    {
+        var options = new ColumnFamilyOptions().SetBlockBasedTableFactory(table);
+        if (RandomKeys)
+        {
+            options.SetLevel0FileNumCompactionTrigger(RandomKeysLevel0Files)
+                .SetLevel0SlowdownWritesTrigger(RandomKeysLevel0FilesSlowdown)
+                .SetLevel0StopWritesTrigger(RandomKeysLevel0FilesStop);
+        }
+
+        return options;
+    }
+
     internal static void CheckDistinct(IReadOnlyList<KeyFamily> families)
     {
         foreach (var family in families)

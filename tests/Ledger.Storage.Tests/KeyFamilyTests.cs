@@ -17,6 +17,42 @@ public sealed class KeyFamilyTests : IDisposable
     }
 
     [Fact]
+    public void A_family_of_random_keys_merges_eight_level_0_files_at_a_time_and_the_others_four()
+    {
+        KeyFamily[] families = [new("random", (byte)'r', RandomKeys: true), new("ordered", (byte)'o')];
+        using (var store = RocksDbKeyValueStore.Open(_folder, families: families))
+        {
+            using var write = store.CreateBatch();
+            write.Put([(byte)'r', 1], [1]);
+            store.Write(write, sync: true);
+        }
+
+        // RocksDB records each family's options in its OPTIONS file.
+        var optionsFile = Directory.GetFiles(_folder, "OPTIONS-*").Order(StringComparer.Ordinal).Last();
+        var sections = new Dictionary<string, Dictionary<string, string>>();
+        Dictionary<string, string>? current = null;
+        foreach (var line in File.ReadLines(optionsFile).Select(line => line.Trim()))
+        {
+            if (line.StartsWith('['))
+            {
+                current = sections[line] = [];
+            }
+            else if (current is not null && line.Split('=', 2) is [var name, var value])
+            {
+                current[name.Trim()] = value.Trim();
+            }
+        }
+
+        string Setting(string family, string name) => sections[$"[CFOptions \"{family}\"]"][name];
+        Assert.Equal("8", Setting("random", "level0_file_num_compaction_trigger"));
+        Assert.Equal("40", Setting("random", "level0_slowdown_writes_trigger"));
+        Assert.Equal("60", Setting("random", "level0_stop_writes_trigger"));
+        Assert.Equal("4", Setting("ordered", "level0_file_num_compaction_trigger"));
+        Assert.Equal("4", Setting("default", "level0_file_num_compaction_trigger"));
+        Assert.Equal("20", Setting("ordered", "level0_slowdown_writes_trigger"));
+    }
+
+    [Fact]
     public void A_store_written_without_families_is_moved_into_them_at_open_and_reads_the_same()
     {
         byte[] prefixes = [(byte)'c', (byte)'d', (byte)'e', 0xFF];

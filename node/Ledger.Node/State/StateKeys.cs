@@ -35,7 +35,7 @@ internal static class StateKeys
     /// written in increasing order, never changed) each have their own, apart from the tiles and the
     /// rest: mixed in one, every compaction rewrote the leaves with the random keys around them.
     /// </summary>
-    public static readonly IReadOnlyList<KeyFamily> StoreFamilies = [new("digest-index", DigestIndex), new("leaves", Leaf)];
+    public static readonly IReadOnlyList<KeyFamily> StoreFamilies = [new("digest-index", DigestIndex, RandomKeys: true), new("leaves", Leaf)];
 
     public static byte[] BatchLogKey(ulong index) => WithIndex(BatchLog, index);
 
