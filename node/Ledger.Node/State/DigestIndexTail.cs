@@ -34,8 +34,8 @@ internal sealed class DigestIndexTail
     public int OpenCount => _open.Count;
 
     /// <summary>
-    /// Adds the entries of applied leaves (digest keys as <see cref="StateKeys.DigestKey"/> makes
-    /// them), in increasing leaf index order. A key already present keeps its leaf.
+    /// Adds the entries of applied leaves, in increasing leaf index order. A digest the same issuer
+    /// already has here keeps its leaf.
     /// </summary>
     public void Add(IReadOnlyList<TailEntry> entries)
     {
