@@ -16,6 +16,12 @@ public sealed class FiveMemberTests
             Assert.Equal(3, cluster.Quorum);
             var everyone = Enumerable.Range(0, cluster.Count).ToArray();
             var leader = await cluster.WaitForLeaderAsync(everyone, LedgerCluster.LeaderTimeout, token);
+
+            // Every member of a new consortium holds its votes until every other member has answered
+            // (docs/consortium.md, "Replaced member"): two members killed before a third has heard
+            // from them leave it holding, and the other two short of a majority. The kills come once
+            // all five vote (event 7404); a leader can be known before that.
+            await Task.WhenAll(everyone.Select(i => cluster.Node(i).WaitForLineAsync("this member votes again", LedgerCluster.LeaderTimeout, token)));
             var killed = new[] { leader, (leader + 1) % cluster.Count };
             foreach (var member in killed)
             {
