@@ -139,15 +139,13 @@ internal sealed class LedgerState
             return;
         }
 
-        ((IAsyncResult)running).AsyncWaitHandle.WaitOne();
-        if (running.IsFaulted)
+        try
         {
-            // Kept: the run stays sealed in the tail, and every later write attempt meets the failure.
-            if (rethrow)
-            {
-                running.GetAwaiter().GetResult();
-            }
-
+            running.GetAwaiter().GetResult();
+        }
+        catch (Exception) when (!rethrow)
+        {
+            // Kept (thrown or not): the run stays sealed in the tail, and every later write attempt meets the failure.
             return;
         }
 

@@ -11,7 +11,7 @@ namespace Ledger.Node.State;
 /// <item><c>'a'</c> applied position: u64 batch index, u64 tree size, u64 last leaf timestamp (ms)</item>
 /// <item><c>'b' u64 index</c> the batch log: encoded batches not yet applied</item>
 /// <item><c>'d' digest[32] issuer</c> digest index: u64 leaf index</item>
-/// <item><c>'i'</c> u64 tree size below which every leaf's digest index entry is stored (absent: all of them)</item>
+/// <item><c>'i'</c> u64 tree size below which every leaf's digest index entry is stored (the rest are in memory); a store written before it existed gets it at open</item>
 /// <item><c>'l' u64 index</c> leaf bytes (SPEC §3)</item>
 /// <item><c>'n' u64 issuedAtMs u8 issuerLength issuer nonce</c> accepted nonces (empty value)</item>
 /// </list>
