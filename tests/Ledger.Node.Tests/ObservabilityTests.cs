@@ -134,6 +134,8 @@ public sealed class ObservabilityTests
         var health = new Health.HealthClient(channel);
         Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, (await health.CheckAsync(new HealthCheckRequest())).Status);
 
+        // The two left must elect: the leader stops only once both vote.
+        await consortium.WaitUntilEveryMemberVotesAsync(TimeSpan.FromSeconds(20));
         await consortium.StopAsync(leader);
         var answers = new List<HealthCheckResponse.Types.ServingStatus>();
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);

@@ -125,6 +125,26 @@ internal sealed class InProcessConsortium : IAsyncDisposable
         throw new TimeoutException("no leader elected in time");
     }
 
+    /// <summary>
+    /// Waits until no running member holds its votes. Every member of a new consortium holds them
+    /// until every other member has answered (docs/consortium.md, "Replaced member"), and a leader
+    /// can be elected before the last one has: a test that stops the leader at once may leave the
+    /// others short of a majority.
+    /// </summary>
+    public async Task WaitUntilEveryMemberVotesAsync(TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (_hosts.Any(h => h is not null && h.Node.Replica!.Host.Status.VotesHeld))
+        {
+            if (DateTime.UtcNow >= deadline)
+            {
+                throw new TimeoutException("a member still holds its votes");
+            }
+
+            await Task.Delay(20);
+        }
+    }
+
     public int Index(string memberId) => Consortium.Members.Select(m => m.Id).ToList().IndexOf(memberId);
 
     public AnchorRequest Anchor(params byte[][] digests) => Sdk.Client.LedgerClient.BuildAnchorRequest(Consortium.Origin, Issuer, digests, includeReceipts: true);
