@@ -34,6 +34,7 @@ internal sealed class CosignatureCollector(PeerContext peers) : IDisposable
     public static readonly TimeSpan CallDeadline = TimeSpan.FromSeconds(2);
 
     private readonly ChannelCache _channels = new();
+    private int _collections;
 
     /// <summary>
     /// Asks every other member with an address to cosign <paramref name="note"/>'s body and returns the
@@ -44,32 +45,69 @@ internal sealed class CosignatureCollector(PeerContext peers) : IDisposable
 
     /// <summary>
     /// As <see cref="CollectAsync(SignedNote, CancellationToken)"/>, but returns as soon as the note
-    /// carries <paramref name="signaturesWanted"/> signatures: a member that is slow or paused does not
-    /// hold up a checkpoint that a quorum already backs. Calls still running are left to end within
-    /// their deadline and their answers dropped: cancelling them would make every such member log a
-    /// reset request as a failed call, at every checkpoint.
+    /// carries <paramref name="signaturesWanted"/> signatures, and asks only as many members as it
+    /// still needs: each signature asked costs the member answering a signature and both ends a
+    /// handshake, and asking every member at every checkpoint spent that on answers dropped. Another
+    /// member is asked at once when one refuses or fails, and when none has answered within
+    /// <see cref="HedgeDelay"/>, so that a slow or paused member holds a checkpoint up by that much at
+    /// most. Collections start at a different member each time, which spreads the work. Calls still
+    /// running at the end are left to end within their deadline and their answers dropped: cancelling
+    /// them would make every such member log a reset request as a failed call.
     /// </summary>
     public async Task<(SignedNote Note, IReadOnlyList<string> Refusals)> CollectAsync(SignedNote note, int signaturesWanted, CancellationToken cancellationToken)
     {
         var others = peers.Consortium.Members.Where(m => m.Id != peers.MemberKey.Name && peers.AddressOf(m.Id) is not null).ToList();
-        var asking = others.Select(m => AskAsync(m, note.Body, cancellationToken)).ToList();
+        var start = others.Count == 0 ? 0 : (int)((uint)Interlocked.Increment(ref _collections) % (uint)others.Count);
+        var waiting = new Queue<ConsortiumMember>(others.Skip(start).Concat(others.Take(start)));
+        var asking = new List<Task<(ConsortiumMember Member, NoteSignature? Signature, string Refusal)>>();
         var refusals = new List<string>();
+
+        void AskMore()
+        {
+            while (waiting.Count > 0 && note.Signatures.Count + asking.Count < signaturesWanted)
+            {
+                asking.Add(AskAsync(waiting.Dequeue(), note.Body, cancellationToken));
+            }
+        }
+
+        AskMore();
+        using var hedging = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         while (asking.Count > 0 && note.Signatures.Count < signaturesWanted)
         {
-            var answered = await Task.WhenAny(asking);
+            // Once the node is stopping, the calls end at once: no more hedging, just their answers.
+            var hedge = waiting.Count > 0 && !cancellationToken.IsCancellationRequested ? Task.Delay(HedgeDelay, hedging.Token) : null;
+            var done = await Task.WhenAny(hedge is null ? asking : asking.Append(hedge));
+            if (done == hedge)
+            {
+                if (!cancellationToken.IsCancellationRequested)
+                {
+                    asking.Add(AskAsync(waiting.Dequeue(), note.Body, cancellationToken));
+                }
+
+                continue;
+            }
+
+            var answered = (Task<(ConsortiumMember Member, NoteSignature? Signature, string Refusal)>)done;
             asking.Remove(answered);
             var (member, signature, refusal) = await answered;
             if (signature is null)
             {
                 refusals.Add($"{member.Id}: {refusal}");
-                continue;
+            }
+            else
+            {
+                note = note.WithSignature(signature);
             }
 
-            note = note.WithSignature(signature);
+            AskMore();
         }
 
+        await hedging.CancelAsync();
         return (note, refusals);
     }
+
+    /// <summary>How long a collection waits for the members it asked before it asks one more.</summary>
+    public static readonly TimeSpan HedgeDelay = TimeSpan.FromMilliseconds(100);
 
     public void Dispose() => _channels.Dispose();
 

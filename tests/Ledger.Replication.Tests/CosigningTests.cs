@@ -24,6 +24,89 @@ public sealed class CosigningTests
         }
     }
 
+    /// <summary>Counts the requests a member answers; each waits for <see cref="Gate"/> first.</summary>
+    private sealed class CountingCosigner(ICheckpointCosigner inner) : ICheckpointCosigner
+    {
+        private int _asked;
+
+        public int Asked => Volatile.Read(ref _asked);
+
+        public Task Gate { get; set; } = Task.CompletedTask;
+
+        public async Task<CosignOutcome> CosignAsync(Checkpoint checkpoint, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _asked);
+            await Gate.WaitAsync(cancellationToken);
+            return await inner.CosignAsync(checkpoint, cancellationToken);
+        }
+    }
+
+    [Fact]
+    public async Task Collecting_a_quorum_asks_only_as_many_members_as_it_needs_and_takes_turns()
+    {
+        await using var cluster = await ReplicaCluster.StartAsync(3);
+        var root = SHA256.HashData("tree of 5"u8);
+        var replicas = cluster.Running.ToList();
+        var b = new CountingCosigner(new TreeCosigner(cluster.Keys[1], new() { [5] = root }));
+        var c = new CountingCosigner(new TreeCosigner(cluster.Keys[2], new() { [5] = root }));
+        replicas[1].Peers.Cosigner = b;
+        replicas[2].Peers.Cosigner = c;
+        var own = SignedNote.Sign(new Checkpoint(cluster.Consortium.Origin, 5, root).Body(), [cluster.Keys[0]]);
+        using var collector = new CosignatureCollector(replicas[0].Peers);
+
+        for (var i = 0; i < 4; i++)
+        {
+            var (note, refusals) = await collector.CollectAsync(own, signaturesWanted: 2, CancellationToken.None);
+            Assert.Equal(2, note.Signatures.Count);
+            Assert.Empty(refusals);
+        }
+
+        // One member asked per checkpoint, each in turn; asking for every signature asks everyone.
+        Assert.Equal((2, 2), (b.Asked, c.Asked));
+        var (all, _) = await collector.CollectAsync(own, CancellationToken.None);
+        Assert.Equal(["member-a", "member-b", "member-c"], all.Signatures.Select(s => s.Name).Order());
+        Assert.Equal((3, 3), (b.Asked, c.Asked));
+    }
+
+    [Fact]
+    public async Task A_member_that_refuses_or_does_not_answer_makes_the_collector_ask_another()
+    {
+        await using var cluster = await ReplicaCluster.StartAsync(3);
+        var root = SHA256.HashData("tree of 5"u8);
+        var replicas = cluster.Running.ToList();
+        var behind = new CountingCosigner(new TreeCosigner(cluster.Keys[1], new()));
+        var signs = new CountingCosigner(new TreeCosigner(cluster.Keys[2], new() { [5] = root }));
+        replicas[1].Peers.Cosigner = behind;
+        replicas[2].Peers.Cosigner = signs;
+        var own = SignedNote.Sign(new Checkpoint(cluster.Consortium.Origin, 5, root).Body(), [cluster.Keys[0]]);
+        using var collector = new CosignatureCollector(replicas[0].Peers);
+
+        // Two collections: whichever member is asked first, the checkpoint gets its quorum.
+        for (var i = 0; i < 2; i++)
+        {
+            var (note, refusals) = await collector.CollectAsync(own, signaturesWanted: 2, CancellationToken.None);
+            Assert.Equal(["member-a", "member-c"], note.Signatures.Select(s => s.Name));
+            Assert.All(refusals, refusal => Assert.Equal("member-b: my tree does not have 5 leaves", refusal));
+        }
+
+        Assert.Equal(1, behind.Asked);
+        Assert.Equal(2, signs.Asked);
+
+        // A member that does not answer at all: the collection ends without it, while the call to
+        // it still hangs, well before the call's deadline would have turned it into a refusal.
+        var hanging = new TaskCompletionSource();
+        replicas[1].Peers.Cosigner = new CountingCosigner(new TreeCosigner(cluster.Keys[1], new() { [5] = root })) { Gate = hanging.Task };
+        for (var i = 0; i < 2; i++)
+        {
+            var (note, refusals) = await collector.CollectAsync(own, signaturesWanted: 2, CancellationToken.None);
+            Assert.Equal(["member-a", "member-c"], note.Signatures.Select(s => s.Name));
+            Assert.Empty(refusals);
+        }
+
+        Assert.False(hanging.Task.IsCompleted);
+        hanging.SetResult();
+    }
+
     [Fact]
     public async Task Members_cosign_only_checkpoints_of_their_own_tree()
     {
