@@ -310,6 +310,11 @@ public sealed class NodeDiscoveryTests
                     "member-c was not found at its new address", MoveWait);
             }
 
+            // The others reach it; it serves anchors once it has heard from the leader (a heartbeat
+            // to its new address), which may come a moment after they see it answer as a follower.
+            await WaitForStatusAsync(hosts[2], moved, status => status.GetProperty("leader").GetString() is { Length: > 0 },
+                "member-c at its new address did not hear from a leader", MoveWait);
+
             // New anchors, one sent to member-c itself, are committed and applied there.
             var after = Path.Combine(setup.Dir.Path, "after.txt");
             await File.WriteAllTextAsync(after, "anchored through member-c at its new address");
