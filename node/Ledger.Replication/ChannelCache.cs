@@ -7,8 +7,16 @@ namespace Ledger.Replication;
 /// Keyed by address, so a member found at a new address gets a new channel. Bounded by the
 /// addresses the consortium file and verified discoveries ever gave.
 /// </summary>
-internal sealed class ChannelCache(GrpcChannelOptions? options = null) : IDisposable
+/// <remarks>
+/// gRPC's own reconnect backoff starts at 1 s and grows to 2 min while connects fail, and calls fail at
+/// once during it: a member back after some minutes down would get no cosigning requests, held-vote
+/// questions or forwarded anchors for up to two more. Here it grows to <see cref="ReconnectBackoffMax"/>.
+/// </remarks>
+internal sealed class ChannelCache(Action<GrpcChannelOptions>? configure = null) : IDisposable
 {
+    /// <summary>Longest wait between two connects to an address that refuses or does not answer.</summary>
+    public static readonly TimeSpan ReconnectBackoffMax = TimeSpan.FromSeconds(1);
+
     private readonly Dictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
 
@@ -18,7 +26,18 @@ internal sealed class ChannelCache(GrpcChannelOptions? options = null) : IDispos
         {
             if (!_channels.TryGetValue(address, out var channel))
             {
-                channel = options is null ? GrpcChannel.ForAddress(address) : GrpcChannel.ForAddress(address, options);
+                var options = new GrpcChannelOptions
+                {
+                    InitialReconnectBackoff = TimeSpan.FromMilliseconds(100),
+                    MaxReconnectBackoff = ReconnectBackoffMax,
+                    HttpHandler = new SocketsHttpHandler
+                    {
+                        ConnectTimeout = GrpcPeerTransport.PeerConnectTimeout,
+                        EnableMultipleHttp2Connections = true,
+                    },
+                };
+                configure?.Invoke(options);
+                channel = GrpcChannel.ForAddress(address, options);
                 _channels[address] = channel;
             }
 

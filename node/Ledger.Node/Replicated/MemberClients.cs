@@ -1,4 +1,3 @@
-using Grpc.Net.Client;
 using Ledger.Replication;
 using LedgerApi = Ledger.Sdk.Protos.V1.Ledger;
 
@@ -7,10 +6,10 @@ namespace Ledger.Node.Replicated;
 /// <summary>One public-API client per other member at its current address (one HTTP/2 connection each).</summary>
 internal sealed class MemberClients(Func<string, string?> addressOf, int messageBytesMax) : IDisposable
 {
-    private readonly ChannelCache _channels = new(new GrpcChannelOptions
+    private readonly ChannelCache _channels = new(options =>
     {
-        MaxSendMessageSize = messageBytesMax,
-        MaxReceiveMessageSize = 64 * 1024 * 1024,
+        options.MaxSendMessageSize = messageBytesMax;
+        options.MaxReceiveMessageSize = 64 * 1024 * 1024;
     });
 
     /// <summary>The client for member <paramref name="memberId"/>, or null while no address is known for it.</summary>
