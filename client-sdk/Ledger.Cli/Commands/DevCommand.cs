@@ -161,14 +161,17 @@ internal static class DevCommand
             {
                 try
                 {
-                    // Serving means: answering, following an elected leader, and holding a quorum-signed checkpoint.
+                    // Serving means: answering, following an elected leader, holding a quorum-signed checkpoint,
+                    // and voting again (a new Raft log holds its votes until it has heard from every member;
+                    // until every member votes, losing one can stop the consortium).
                     var status = await client.GetStatusAsync(cancellationToken);
-                    if (status.Leader.Length > 0 && status.Checkpoint.Length > 0)
+                    var votesHeld = status.Members.FirstOrDefault(m => m.Id == member.Id)?.VotesHeld ?? true;
+                    if (status.Leader.Length > 0 && status.Checkpoint.Length > 0 && !votesHeld)
                     {
                         break;
                     }
 
-                    throw new IOException($"no leader or no quorum-signed checkpoint yet");
+                    throw new IOException("no leader, no quorum-signed checkpoint or votes still held");
                 }
                 catch (Exception e) when (e is Grpc.Core.RpcException or HttpRequestException or IOException)
                 {

@@ -120,6 +120,7 @@ internal sealed class LedgerCluster : IAsyncDisposable
 
             await Task.WhenAll(Enumerable.Range(0, memberCount).Select(i => cluster.WaitForServingAsync(i, cancellationToken)));
             await cluster.WaitForLeaderAsync(Enumerable.Range(0, memberCount), LeaderTimeout, cancellationToken);
+            await cluster.WaitForVotesReleasedAsync(Enumerable.Range(0, memberCount), LeaderTimeout, cancellationToken);
             return cluster;
         }
         catch (Exception exception) when (exception is not XunitException)
@@ -254,6 +255,22 @@ internal sealed class LedgerCluster : IAsyncDisposable
         return leader;
     }
 
+    /// <summary>
+    /// Waits until no member in <paramref name="among"/> holds its votes any more. A new Raft log holds
+    /// them until the member has heard from every other member (docs/consortium.md, "Replaced member");
+    /// until every member has, losing one can stop the consortium.
+    /// </summary>
+    public Task WaitForVotesReleasedAsync(IEnumerable<int> among, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var members = among.ToArray();
+        return Wait.UntilAsync($"votes released by {string.Join(", ", members.Select(i => MemberIds[i]))}", timeout, async token =>
+        {
+            var statuses = await Task.WhenAll(members.Select(i => TryStatusAsync(i, token)));
+            var released = members.Zip(statuses, (i, s) => s?.Members.FirstOrDefault(m => m.Id == MemberIds[i]) is { VotesHeld: false }).All(r => r);
+            return (released, string.Join("; ", members.Zip(statuses, (i, s) => $"{MemberIds[i]}: {Describe(s)}")));
+        }, cancellationToken);
+    }
+
     /// <summary>One line describing a status answer.</summary>
     public static string Describe(GetStatusResponse? status)
     {
@@ -262,7 +279,7 @@ internal sealed class LedgerCluster : IAsyncDisposable
             return "no answer";
         }
 
-        var members = string.Join(", ", status.Members.Select(m => $"{m.Id}={m.Role}/t{m.Term}/c{m.CommitIndex}/a{m.AppliedIndex}"));
+        var members = string.Join(", ", status.Members.Select(m => $"{m.Id}={m.Role}{(m.VotesHeld ? "(votes held)" : "")}/t{m.Term}/c{m.CommitIndex}/a{m.AppliedIndex}"));
         return $"leader '{status.Leader}', tree {status.TreeSize} [{members}]";
     }
 
