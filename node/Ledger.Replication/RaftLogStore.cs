@@ -45,18 +45,28 @@ internal sealed class RaftLogStore : IRaftStorage
     /// True while the member holds its votes (<see cref="RaftNode.HoldVotes"/>): from the start that
     /// created this log empty (<see cref="StageVotesHeld"/>) until <see cref="ReleaseVotes"/>.
     /// </summary>
-    public bool VotesHeld => _store.Get(VotesHeldKey()) is not null;
+    public bool VotesHeld => HoldsVotes(_store);
 
     /// <summary>Marks, in <paramref name="write"/>, a log created empty: its member holds its votes.</summary>
     public static void StageVotesHeld(IKeyValueBatch write) => write.Put(VotesHeldKey(), [1]);
 
-    /// <summary>Durably ends the hold, once the node released it and the hard state it then wrote is on disk.</summary>
-    public void ReleaseVotes()
+    /// <summary>True when the Raft log in <paramref name="store"/> belongs to a member that holds its votes (read without opening the log).</summary>
+    public static bool HoldsVotes(IKeyValueStore store) => store.Get(VotesHeldKey()) is not null;
+
+    /// <summary>
+    /// Durably deletes the mark: by the node once it released its votes and the hard state it then
+    /// wrote is on disk (<see cref="ReleaseVotes"/>), or by the operator with the node stopped
+    /// (<c>ledger-node release-votes</c>), so that the next start votes and campaigns at once.
+    /// </summary>
+    public static void DeleteVotesHeldMark(IKeyValueStore store)
     {
-        using var write = _store.CreateBatch();
+        using var write = store.CreateBatch();
         write.Delete(VotesHeldKey());
-        _store.Write(write, sync: true);
+        store.Write(write, sync: true);
     }
+
+    /// <summary>Durably ends the hold, once the node released it and the hard state it then wrote is on disk.</summary>
+    public void ReleaseVotes() => DeleteVotesHeldMark(_store);
 
     public HardState HardState => _hardState;
 

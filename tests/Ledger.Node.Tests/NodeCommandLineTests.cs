@@ -23,6 +23,33 @@ public sealed class NodeCommandLineTests
         Assert.Null(parsed.Informational);
     }
 
+    [Theory]
+    [InlineData(new[] { "--data-dir", "/srv/ledger", "release-votes" }, "do not apply to 'release-votes'")]
+    [InlineData(new[] { "release-votes", "--tick-ms", "20" }, "--tick-ms")]
+    [InlineData(new[] { "release-votes", "--data-dir" }, "--data-dir")]
+    public void The_release_votes_command_takes_its_own_options_only(string[] args, string named)
+    {
+        var parsed = NodeCommandLine.Parse(args);
+        Assert.NotNull(parsed.Problem);
+        Assert.Contains(named, parsed.Problem, StringComparison.Ordinal);
+        Assert.Empty(parsed.Settings);
+        Assert.Null(parsed.Informational);
+    }
+
+    [Fact]
+    public void The_release_votes_command_starts_no_node_and_no_switch_alone_is_taken_for_a_command()
+    {
+        var command = NodeCommandLine.Parse(["release-votes", "--data-dir", "/srv/ledger"]);
+        Assert.Null(command.Problem);
+        Assert.Empty(command.Settings);
+        Assert.Equal("release-votes", command.Informational!.CommandResult.Command.Name);
+
+        var node = NodeCommandLine.Parse(["--data-dir", "/srv/ledger"]);
+        Assert.Null(node.Problem);
+        Assert.Null(node.Informational);
+        Assert.Equal("/srv/ledger", node.Settings["Ledger:DataDir"]);
+    }
+
     [Fact]
     public void Every_switch_sets_its_setting_with_the_value_given_and_nothing_else()
     {

@@ -53,11 +53,15 @@ internal static class NodeCommandLine
     /// <summary>Parses <paramref name="args"/>; never throws for what the operator typed.</summary>
     public static NodeCommandLineResult Parse(string[] args)
     {
-        var root = new RootCommand(Summary);
+        var root = new RootCommand(Summary) { ReleaseVotesCommand.Create() };
         foreach (var (option, _) in Switches)
         {
             root.Options.Add(option);
         }
+
+        // Running the node is the root's own action, taken by the caller from the settings below; without
+        // one, the subcommand would make a command required.
+        root.SetAction(_ => 0);
 
         var parsed = root.Parse(args);
         var none = new Dictionary<string, string?>();
@@ -66,9 +70,15 @@ internal static class NodeCommandLine
             return new NodeCommandLineResult(none, string.Join("; ", parsed.Errors.Select(error => error.Message)), null);
         }
 
-        if (parsed.Action is not null)
+        if (parsed.CommandResult.Command != root && Switches.Any(entry => parsed.GetResult(entry.Option) is { Implicit: false }))
         {
-            // --help or --version: nothing starts.
+            // `ledger-node --data-dir X release-votes` would release the default directory's votes.
+            return new NodeCommandLineResult(none, $"the node's options do not apply to '{parsed.CommandResult.Command.Name}': give its own options after it", null);
+        }
+
+        if (parsed.Action is not null && parsed.Action != root.Action)
+        {
+            // --help, --version or a subcommand (release-votes): no node starts.
             return new NodeCommandLineResult(none, null, parsed);
         }
 

@@ -107,6 +107,9 @@ internal sealed class LedgerCluster : IAsyncDisposable
 
     public static string MemberName(int index) => "member-" + (char)('a' + index);
 
+    /// <summary>Writes the keys and the consortium file and starts no member (<see cref="RestartAsync"/> starts one).</summary>
+    public static LedgerCluster Prepare(int memberCount, int issuerCount) => new(memberCount, issuerCount);
+
     /// <summary>Writes the keys and the consortium file, starts every member and waits for a leader.</summary>
     public static async Task<LedgerCluster> StartAsync(int memberCount, int issuerCount, CancellationToken cancellationToken)
     {
