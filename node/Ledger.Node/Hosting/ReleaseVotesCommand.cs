@@ -53,6 +53,11 @@ internal static class ReleaseVotesCommand
             error.WriteLine($"ledger-node: cannot open {raftPath} ({exception.Message}); is ledger-node running on it? Stop it first; nothing changed");
             return 1;
         }
+        catch (StorageCorruptException exception)
+        {
+            error.WriteLine($"ledger-node: {raftPath} is damaged ({exception.Message}); start the node to have it say what it can repair; nothing changed");
+            return 1;
+        }
 
         using (store)
         {
