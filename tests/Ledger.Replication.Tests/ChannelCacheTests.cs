@@ -11,7 +11,12 @@ using Microsoft.Extensions.Logging;
 
 namespace Ledger.Replication.Tests;
 
-/// <summary>The channels members keep to each other for unary calls (cosigning, reads, the held-vote probe, forwarding).</summary>
+/// <summary>
+/// The channels members keep to each other for unary calls (cosigning, reads, the held-vote probe,
+/// forwarding). Run alone: the other tests of this process run members whose work could delay this
+/// one's timers.
+/// </summary>
+[Collection(RunAlone.Name)]
 public sealed class ChannelCacheTests
 {
     /// <summary>
@@ -82,4 +87,11 @@ public sealed class ChannelCacheTests
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
+}
+
+/// <summary>Tests that run after all others of this assembly, one at a time.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class RunAlone
+{
+    public const string Name = "alone";
 }
