@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Ledger.Node.Hosting;
 using Ledger.Node.Tests.Support;
 using Ledger.TestKit;
@@ -65,6 +66,30 @@ public sealed class NodeCommandLineTests
         var settings = typeof(NodeOptions).GetProperties().Select(property => NodeOptions.SectionName + ":" + property.Name).ToHashSet();
         Assert.All(NodeCommandLine.SwitchMappings.Values, key => Assert.Contains(key, settings));
         Assert.Equal(21, NodeCommandLine.SwitchMappings.Count);
+    }
+
+    [Fact]
+    public async Task Release_votes_finds_the_data_directory_where_the_node_would_and_creates_nothing()
+    {
+        using var dir = new TempDirectory("ledger-node-tests");
+        var fromSettings = Path.Combine(dir.Path, "from-settings");
+        var fromEnvironment = Path.Combine(dir.Path, "from-environment");
+        File.WriteAllText(Path.Combine(dir.Path, "appsettings.json"), JsonSerializer.Serialize(new { Ledger = new { DataDir = fromSettings } }));
+
+        using (var settings = RunningProgram.Start(RepoPaths.NodeDll, ["release-votes"], dir.Path))
+        {
+            Assert.Equal(1, await settings.WaitForExitAsync(TimeSpan.FromMinutes(1)));
+            Assert.Contains(Path.Combine(fromSettings, "raft") + " holds no Raft log", settings.Error, StringComparison.Ordinal);
+        }
+
+        var environment = new Dictionary<string, string> { ["Ledger__DataDir"] = fromEnvironment };
+        using (var overridden = RunningProgram.Start(RepoPaths.NodeDll, ["release-votes"], dir.Path, environment))
+        {
+            Assert.Equal(1, await overridden.WaitForExitAsync(TimeSpan.FromMinutes(1)));
+            Assert.Contains(Path.Combine(fromEnvironment, "raft") + " holds no Raft log", overridden.Error, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(["appsettings.json"], Directory.EnumerateFileSystemEntries(dir.Path).Select(Path.GetFileName));
     }
 
     [Fact]

@@ -19,9 +19,9 @@ internal static class ReleaseVotesCommand
     {
         var dataDir = new Option<string>("--data-dir")
         {
-            Description = "The stopped member's data directory",
+            Description = "The stopped member's data directory (default: the node's DataDir setting from appsettings.json or Ledger__DataDir, else ./ledger-data)",
             HelpName = "value",
-            DefaultValueFactory = _ => "ledger-data",
+            DefaultValueFactory = _ => ConfiguredDataDir(),
         };
         var command = new Command(
             "release-votes",
@@ -32,6 +32,17 @@ internal static class ReleaseVotesCommand
         };
         command.SetAction(result => Run(result.GetValue(dataDir)!, Console.Out, Console.Error));
         return command;
+    }
+
+    /// <summary>The data directory the node itself would use without --data-dir: the same settings files and environment.</summary>
+    private static string ConfiguredDataDir()
+    {
+        var configuration = new ConfigurationBuilder()
+            .SetBasePath(Directory.GetCurrentDirectory())
+            .AddJsonFile("appsettings.json", optional: true, reloadOnChange: false)
+            .AddEnvironmentVariables()
+            .Build();
+        return configuration[NodeOptions.SectionName + ":" + nameof(NodeOptions.DataDir)] is { Length: > 0 } configured ? configured : new NodeOptions().DataDir;
     }
 
     public static int Run(string dataDir, TextWriter output, TextWriter error)
