@@ -29,7 +29,7 @@ public sealed class NonMemberTests(ITestOutputHelper output)
             var terms = await TermsAsync(cluster, token);
             Assert.Single(terms.Distinct());
 
-            var ports = LedgerCluster.FreePorts(2);
+            var ports = LoopbackPorts.Free(2);
             var sameName = StartImpostor(cluster, SignerKey.Generate(cluster.MemberIds[2]), ports[0], replaces: cluster.MemberIds[2]);
             var freshName = StartImpostor(cluster, SignerKey.Generate("member-x"), ports[1], replaces: null);
             await Task.WhenAll(

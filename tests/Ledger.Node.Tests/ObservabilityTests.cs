@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text.Json;
 using Grpc.Core;
@@ -18,13 +17,6 @@ public sealed class ObservabilityTests
 {
     private static readonly TimeSpan StepTimeout = TimeSpan.FromSeconds(60);
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
     /// <summary>The value of the one sample of <paramref name="metric"/> whose labels contain <paramref name="label"/>.</summary>
     private static double Sample(string scrape, string metric, string label = "")
     {
@@ -37,7 +29,7 @@ public sealed class ObservabilityTests
     public async Task A_scrape_after_a_known_workload_shows_its_counts_and_the_health_service_answers()
     {
         using var dir = new TempDirectory("ledger-node-tests");
-        var metricsAddress = $"http://127.0.0.1:{FreePort()}";
+        var metricsAddress = $"http://127.0.0.1:{LoopbackPorts.Free()}";
         using var node = RunningProgram.Start(RepoPaths.NodeDll, ["--data-dir", Path.Combine(dir.Path, "data"), "--listen", "http://127.0.0.1:0", "--metrics-listen", metricsAddress], dir.Path);
         var address = await node.WaitForAddressAsync(StepTimeout);
         var issuer = SignerKey.Load(Path.Combine(dir.Path, "data", "dev-issuer.key"));
@@ -101,7 +93,7 @@ public sealed class ObservabilityTests
         var probe = await ProcessRunner.RunLedgerAsync("status", "--health", "--node", address);
         Assert.True(probe.ExitCode == 0, probe.ToString());
         Assert.Equal($"{new Uri(address)} SERVING", probe.StandardOutput.Trim());
-        var nobody = $"http://127.0.0.1:{FreePort()}";
+        var nobody = $"http://127.0.0.1:{LoopbackPorts.Free()}";
         var missing = await ProcessRunner.RunLedgerAsync("status", "--health", "--node", $"{address},{nobody}");
         Assert.Equal(1, missing.ExitCode);
         Assert.Contains($"{new Uri(nobody)} unreachable: Unavailable", missing.StandardOutput, StringComparison.Ordinal);

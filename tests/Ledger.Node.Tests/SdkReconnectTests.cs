@@ -1,9 +1,8 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using Grpc.Core;
 using Ledger.Node.Tests.Support;
 using Ledger.Sdk.Client;
+using Ledger.TestKit;
 
 namespace Ledger.Node.Tests;
 
@@ -22,7 +21,7 @@ public sealed class SdkReconnectTests
     [Fact]
     public async Task An_sdk_client_reaches_its_node_again_within_about_a_second_of_a_restart_after_a_long_stop()
     {
-        var port = FreePort();
+        var port = LoopbackPorts.Free();
         var first = await InProcessNode.StartAsync("--listen", $"http://127.0.0.1:{port}");
         InProcessNode? second = null;
         try
@@ -62,13 +61,6 @@ public sealed class SdkReconnectTests
         {
             await (second ?? first).DisposeAsync();
         }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
 

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
 using Grpc.Core;
 using Ledger.Replication.Protos;
 using Microsoft.AspNetCore.Builder;
@@ -8,6 +7,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Ledger.TestKit;
 
 namespace Ledger.Replication.Tests;
 
@@ -29,7 +29,7 @@ public sealed class ChannelCacheTests
     [Fact]
     public async Task A_member_that_comes_back_is_reached_within_about_a_second_however_long_it_was_down()
     {
-        var port = FreePort();
+        var port = LoopbackPorts.Free();
         var address = $"http://127.0.0.1:{port}";
         using var channels = new ChannelCache();
         var client = new Peer.PeerClient(channels.For(address));
@@ -79,13 +79,6 @@ public sealed class ChannelCacheTests
         var app = builder.Build();
         await app.StartAsync();
         return app;
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
 

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using Ledger.Consensus;
 using Ledger.Sdk;
 using Ledger.Storage;
@@ -8,6 +7,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Ledger.TestKit;
 
 namespace Ledger.Replication.Tests;
 
@@ -122,7 +122,7 @@ internal sealed class ReplicaCluster : IAsyncDisposable
     public static async Task<ReplicaCluster> StartAsync(int members)
     {
         var keys = Enumerable.Range(0, members).Select(i => SignerKey.Generate($"member-{(char)('a' + i)}")).ToList();
-        var ports = keys.Select(_ => FreePort()).ToList();
+        var ports = LoopbackPorts.Free(keys.Count).ToList();
         var consortium = new Consortium("ledger.test/raft", Consortium.MajorityOf(members),
             [.. keys.Select((k, i) => new ConsortiumMember(k.Name, k.Verifier, $"http://127.0.0.1:{ports[i]}"))], []);
         var cluster = new ReplicaCluster(consortium, keys, [.. keys.Select(_ => (Replica?)null)]);
@@ -174,12 +174,5 @@ internal sealed class ReplicaCluster : IAsyncDisposable
         {
             await replica.DisposeAsync();
         }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
 using Ledger.Sdk;
@@ -51,7 +49,7 @@ internal sealed class LedgerCluster : IAsyncDisposable
     private LedgerCluster(int memberCount, int issuerCount)
     {
         _directory = new TempDirectory("ledger-cluster");
-        _ports = FreePorts(memberCount);
+        _ports = LoopbackPorts.Free(memberCount);
         var memberKeys = Enumerable.Range(0, memberCount).Select(i => SignerKey.Generate(MemberName(i))).ToArray();
         Issuers = [.. Enumerable.Range(1, issuerCount).Select(i => SignerKey.Generate($"issuer-{i}"))];
         Directory.CreateDirectory(KeysPath);
@@ -355,69 +353,6 @@ internal sealed class LedgerCluster : IAsyncDisposable
 
         await KeepLogsAsync(processes);
         _directory.Dispose();
-    }
-
-    /// <summary>
-    /// Distinct free ports on 127.0.0.1, all held open until every one is chosen. They are drawn at random
-    /// below the kernel's ephemeral range when it is known, so that no outgoing connection and no other
-    /// program's port-0 listener takes one between the choice and a member's (re)start.
-    /// </summary>
-    internal static int[] FreePorts(int count)
-    {
-        const int attemptsMax = 200;
-        var listeners = new List<TcpListener>(count);
-        try
-        {
-            var (low, high) = PortsOutsideEphemeralRange();
-            for (var attempt = 0; attempt < attemptsMax && listeners.Count < count && high > low; attempt++)
-            {
-                var listener = new TcpListener(IPAddress.Loopback, RandomNumberGenerator.GetInt32(low, high));
-                try
-                {
-                    listener.Start();
-                    listeners.Add(listener);
-                }
-                catch (SocketException)
-                {
-                    listener.Dispose();
-                }
-            }
-
-            while (listeners.Count < count)
-            {
-                var listener = new TcpListener(IPAddress.Loopback, 0);
-                listener.Start();
-                listeners.Add(listener);
-            }
-
-            return [.. listeners.Select(listener => ((IPEndPoint)listener.LocalEndpoint).Port)];
-        }
-        finally
-        {
-            foreach (var listener in listeners)
-            {
-                listener.Stop();
-                listener.Dispose();
-            }
-        }
-    }
-
-    /// <summary>[low, high) of ports below the ephemeral range (Linux), or an empty range when unknown.</summary>
-    private static (int Low, int High) PortsOutsideEphemeralRange()
-    {
-        const string rangeFile = "/proc/sys/net/ipv4/ip_local_port_range";
-        const int lowest = 10_000;
-        try
-        {
-            var parts = File.ReadAllText(rangeFile).Split((char[])[' ', '\t', '\n'], StringSplitOptions.RemoveEmptyEntries);
-            return int.TryParse(parts[0], System.Globalization.CultureInfo.InvariantCulture, out var ephemeralLow) && ephemeralLow > lowest + 1_000
-                ? (lowest, ephemeralLow)
-                : (0, 0);
-        }
-        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException or IndexOutOfRangeException)
-        {
-            return (0, 0);
-        }
     }
 
     /// <summary>With <c>LEDGER_CLUSTER_LOG_DIR</c> set, writes each process's captured output there (one file per process).</summary>

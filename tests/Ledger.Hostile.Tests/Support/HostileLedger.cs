@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
 using Grpc.Core;
@@ -43,7 +41,7 @@ internal sealed class HostileLedger : IAsyncDisposable
 
     private HostileLedger(int memberCount)
     {
-        var ports = FreePorts(memberCount);
+        var ports = LoopbackPorts.Free(memberCount);
         MemberKeys = [.. Enumerable.Range(0, memberCount).Select(i => SignerKey.Generate("member-" + (char)('a' + i)))];
         Issuer = SignerKey.Generate("issuer-1");
         Addresses = [.. ports.Select(port => new Uri($"http://127.0.0.1:{port}"))];
@@ -278,30 +276,6 @@ internal sealed class HostileLedger : IAsyncDisposable
 
         await Task.Yield();
         _directory.Dispose();
-    }
-
-    /// <summary>Distinct free ports on 127.0.0.1, held until all are chosen.</summary>
-    public static int[] FreePorts(int count)
-    {
-        var listeners = new List<TcpListener>(count);
-        try
-        {
-            for (var i = 0; i < count; i++)
-            {
-                var listener = new TcpListener(IPAddress.Loopback, 0);
-                listener.Start();
-                listeners.Add(listener);
-            }
-
-            return [.. listeners.Select(listener => ((IPEndPoint)listener.LocalEndpoint).Port)];
-        }
-        finally
-        {
-            foreach (var listener in listeners)
-            {
-                listener.Dispose();
-            }
-        }
     }
 
     private static string NodeDll => RepositoryPaths.ProgramDll("node/Ledger.Node", "ledger-node");

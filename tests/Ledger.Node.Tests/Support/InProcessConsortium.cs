@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using System.Security.Cryptography;
 using Grpc.Net.Client;
 using Ledger.Node.Hosting;
@@ -66,7 +64,7 @@ internal sealed class InProcessConsortium : IAsyncDisposable
             var consortium = new Consortium(
                 "test.ledger/" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4)),
                 Consortium.MajorityOf(members),
-                keys.Select(k => new ConsortiumMember(k.Name, k.Verifier, $"http://127.0.0.1:{FreePort()}")).ToList(),
+                keys.Select(k => new ConsortiumMember(k.Name, k.Verifier, $"http://127.0.0.1:{LoopbackPorts.Free()}")).ToList(),
                 [new ConsortiumIssuer(issuer.Name, issuer.Verifier, "test issuer")]);
             await File.WriteAllTextAsync(Path.Combine(dir.Path, "consortium.json"), consortium.ToJson());
             foreach (var key in keys)
@@ -187,12 +185,5 @@ internal sealed class InProcessConsortium : IAsyncDisposable
         }
 
         _dir.Dispose();
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
