@@ -1,4 +1,5 @@
 using Grpc.Net.Client;
+using Ledger.Sdk.Client;
 
 namespace Ledger.Replication;
 
@@ -7,16 +8,9 @@ namespace Ledger.Replication;
 /// Keyed by address, so a member found at a new address gets a new channel. Bounded by the
 /// addresses the consortium file and verified discoveries ever gave.
 /// </summary>
-/// <remarks>
-/// gRPC's own reconnect backoff starts at 1 s and grows to 2 min while connects fail, and calls fail at
-/// once during it: a member back after some minutes down would get no cosigning requests, held-vote
-/// questions or forwarded anchors for up to two more. Here it grows to <see cref="ReconnectBackoffMax"/>.
-/// </remarks>
+/// <remarks>Its channels connect again to a member that was down within <see cref="ReconnectBackoff.Max"/>.</remarks>
 internal sealed class ChannelCache(Action<GrpcChannelOptions>? configure = null) : IDisposable
 {
-    /// <summary>Longest wait between two connects to an address that refuses or does not answer.</summary>
-    public static readonly TimeSpan ReconnectBackoffMax = TimeSpan.FromSeconds(1);
-
     private readonly Dictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
 
@@ -26,16 +20,14 @@ internal sealed class ChannelCache(Action<GrpcChannelOptions>? configure = null)
         {
             if (!_channels.TryGetValue(address, out var channel))
             {
-                var options = new GrpcChannelOptions
+                var options = ReconnectBackoff.Apply(new GrpcChannelOptions
                 {
-                    InitialReconnectBackoff = TimeSpan.FromMilliseconds(100),
-                    MaxReconnectBackoff = ReconnectBackoffMax,
                     HttpHandler = new SocketsHttpHandler
                     {
                         ConnectTimeout = GrpcPeerTransport.PeerConnectTimeout,
                         EnableMultipleHttp2Connections = true,
                     },
-                };
+                });
                 configure?.Invoke(options);
                 channel = GrpcChannel.ForAddress(address, options);
                 _channels[address] = channel;

@@ -254,15 +254,11 @@ public sealed class LedgerClient : IDisposable
         }
     }
 
-    private static GrpcChannel Open(Uri address) => GrpcChannel.ForAddress(address, new GrpcChannelOptions
+    private static GrpcChannel Open(Uri address) => GrpcChannel.ForAddress(address, ReconnectBackoff.Apply(new GrpcChannelOptions
     {
         MaxReceiveMessageSize = ResponseBytesMax,
-        // gRPC's default backoff grows to 2 min while a node is down and refuses calls meanwhile: a node
-        // back from a restart is tried again within a second.
-        InitialReconnectBackoff = TimeSpan.FromMilliseconds(100),
-        MaxReconnectBackoff = TimeSpan.FromSeconds(1),
         HttpHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true, PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5) },
-    });
+    }));
 
     private async Task<T> CallAsync<T>(Func<Protos.V1.Ledger.LedgerClient, DateTime, Task<T>> call, CancellationToken cancellationToken)
     {
