@@ -308,7 +308,13 @@ public sealed class DigestIndexTailTests
 
         public IKeyValueBatch CreateBatch() => new RunWatch(inner.CreateBatch());
 
-        public void Write(IKeyValueBatch batch, bool sync)
+        public void Write(IKeyValueBatch batch, bool sync) => inner.Write(HoldOrRefuse(batch), sync);
+
+        public void WriteUnlogged(IKeyValueBatch batch) => inner.WriteUnlogged(HoldOrRefuse(batch));
+
+        public void Flush() => inner.Flush();
+
+        private IKeyValueBatch HoldOrRefuse(IKeyValueBatch batch)
         {
             var watch = (RunWatch)batch;
             if (watch.IsRun && watch.Count > 1)
@@ -320,7 +326,7 @@ public sealed class DigestIndexTailTests
                 }
             }
 
-            inner.Write(watch.Inner, sync);
+            return watch.Inner;
         }
 
         public IEnumerable<KeyValuePair<byte[], byte[]>> Scan(ReadOnlySpan<byte> fromKeyInclusive, ReadOnlySpan<byte> toKeyExclusive)
