@@ -65,6 +65,22 @@ public sealed class LedgerStateTests
     }
 
     [Fact]
+    public void A_repeat_within_a_batch_is_found_when_the_filter_first_answers_maybe_after_new_digests()
+    {
+        // A filter large enough that the new digests below are certainly absent (no false positive):
+        // 600 takes a leaf without any look-up, 5 is the batch's first "maybe", and the second 600
+        // must still find the first.
+        using var store = new InMemoryKeyValueStore();
+        var state = new LedgerState(store, digestFilterBitsLog2: 24);
+        state.Apply(1, new Batch(10, [Entry("alpha", 1, 5)]));
+        state.PopulateDigestFilter();
+        var outcome = state.Apply(2, new Batch(11, [Entry("alpha", 2, 600, 5, 600, 601, 601)]))!;
+        Assert.Equal([1UL, 0UL, 1UL, 2UL, 2UL], outcome[0].LeafIndices);
+        Assert.Equal([false, true, true, false, true], outcome[0].Existed);
+        Assert.Equal(3UL, state.TreeSize);
+    }
+
+    [Fact]
     public void After_a_reopen_the_filter_holds_every_stored_digest_of_the_whole_key_space()
     {
         var folder = Path.Combine(Path.GetTempPath(), "ledger-state-tests-" + Guid.NewGuid().ToString("N"));

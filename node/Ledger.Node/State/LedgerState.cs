@@ -91,13 +91,14 @@ internal sealed class LedgerState
         // goes back: a batch stamped before the applied one (a new leader whose clock is behind)
         // gets the applied time, the same on every member.
         var timestampMs = Math.Max(batch.TimestampMs, applied.TimestampMs);
-        var seen = new Dictionary<byte[], ulong>(ByteArrayComparer.Instance);
         var leafHashes = new List<byte>();
         var staged = new StagedWrites(batch.DigestCount, batch.Entries.Count);
         var outcomes = new List<EntryOutcome>(batch.Entries.Count);
-        foreach (var entry in batch.Entries)
+        var keys = DigestKeysPrefetched(batch);
+        var seen = new SeenInBatch(batch.DigestCount);
+        for (var e = 0; e < batch.Entries.Count; e++)
         {
-            outcomes.Add(ApplyEntry(entry, timestampMs, applied.TreeSize, staged, seen, leafHashes));
+            outcomes.Add(ApplyEntry(batch.Entries[e], keys[e], timestampMs, applied.TreeSize, staged, seen, leafHashes));
         }
 
         var next = new AppliedPosition(index, applied.TreeSize + (ulong)(leafHashes.Count / MerkleHash.Size), timestampMs);
@@ -348,12 +349,34 @@ internal sealed class LedgerState
         }
     }
 
+    /// <summary>
+    /// The digest index key of every digest of <paramref name="batch"/>, by entry, with the dedupe
+    /// filter's block of each asked for ahead (<see cref="DigestFilter.Prefetch"/>).
+    /// </summary>
+    private byte[][][] DigestKeysPrefetched(Batch batch)
+    {
+        var keys = new byte[batch.Entries.Count][][];
+        for (var e = 0; e < keys.Length; e++)
+        {
+            var entry = batch.Entries[e];
+            var entryKeys = keys[e] = new byte[entry.Digests.Count][];
+            for (var i = 0; i < entryKeys.Length; i++)
+            {
+                entryKeys[i] = StateKeys.DigestKey(entry.Digests[i], entry.Issuer);
+                _filter.Prefetch(entryKeys[i]);
+            }
+        }
+
+        return keys;
+    }
+
     private EntryOutcome ApplyEntry(
         AnchorEntry entry,
+        byte[][] digestKeys,
         ulong timestampMs,
         ulong sizeBefore,
         StagedWrites staged,
-        Dictionary<byte[], ulong> seen,
+        SeenInBatch seen,
         List<byte> leafHashes)
     {
         var indices = new ulong[entry.Digests.Count];
@@ -361,15 +384,13 @@ internal sealed class LedgerState
         for (var i = 0; i < entry.Digests.Count; i++)
         {
             var digest = entry.Digests[i];
-            var digestKey = StateKeys.DigestKey(digest, entry.Issuer);
-            if (seen.TryGetValue(digestKey, out indices[i]))
-            {
-                existed[i] = true;
-                continue;
-            }
+            var digestKey = digestKeys[i];
 
-            // Added to the filter before the write: a key there too early only costs a lookup.
-            if (_filter.MayContainThenAdd(digestKey) && TryFindKey(digest, entry.Issuer, digestKey, out indices[i]))
+            // Added to the filter before the write: a key there too early only costs a lookup. Every
+            // key of this batch is added as it comes, so "certainly absent" also means not earlier
+            // in this batch; only a "maybe" needs the batch's own keys and then the index.
+            if (_filter.MayContainThenAdd(digestKey)
+                && (seen.TryGet(digestKey, out indices[i]) || TryFindKey(digest, entry.Issuer, digestKey, out indices[i])))
             {
                 existed[i] = true;
                 continue;
@@ -380,7 +401,7 @@ internal sealed class LedgerState
             staged.Leaves.Add(new(StateKeys.LeafKey(leafIndex), leafBytes));
             staged.Digests.Add(new TailEntry(digest, entry.Issuer, leafIndex));
             leafHashes.AddRange(MerkleHash.Leaf(leafBytes));
-            seen[digestKey] = leafIndex;
+            seen.Add(digestKey, leafIndex);
             indices[i] = leafIndex;
         }
 
@@ -454,6 +475,37 @@ internal sealed class LedgerState
         Invariant.Check(index < checkpoint.TreeSize);
         var proof = _tree.InclusionProof(index, checkpoint.TreeSize);
         return new Receipt(LeafBytes(index), index, proof, checkpoint.Text).ToText();
+    }
+
+    /// <summary>
+    /// The digest keys a batch has given new leaves so far. Looked up only when the dedupe filter
+    /// answers "maybe" (a repeat, or a false positive): the map is built at the first such look-up
+    /// and kept from then on, so a batch without one never hashes its keys into it.
+    /// </summary>
+    private sealed class SeenInBatch(int capacity)
+    {
+        private readonly List<(byte[] Key, ulong LeafIndex)> _added = new(capacity);
+        private Dictionary<byte[], ulong>? _map;
+
+        public void Add(byte[] key, ulong leafIndex)
+        {
+            _added.Add((key, leafIndex));
+            _map?.Add(key, leafIndex);
+        }
+
+        public bool TryGet(byte[] key, out ulong leafIndex)
+        {
+            if (_map is null)
+            {
+                _map = new Dictionary<byte[], ulong>(_added.Capacity, ByteArrayComparer.Instance);
+                foreach (var (added, index) in _added)
+                {
+                    _map.Add(added, index);
+                }
+            }
+
+            return _map.TryGetValue(key, out leafIndex);
+        }
     }
 
     /// <summary>Apply's writes by key prefix, so that they reach the store in key order with little sorting.</summary>
