@@ -19,18 +19,6 @@ public interface IKeyValueStore : IDisposable
     /// </summary>
     void Write(IKeyValueBatch batch, bool sync);
 
-    /// <summary>
-    /// Applies every operation of <paramref name="batch"/> atomically, like <see cref="Write"/>, but
-    /// keeps it out of the write-ahead log: a crash loses it unless a <see cref="Flush"/> followed.
-    /// For writes the caller can redo from a durable log of its own. A crash keeps a prefix of the
-    /// unlogged writes, in the order made, across all key ranges alike; logged writes made after
-    /// the lost ones survive. A store opened without that promise refuses (InvalidOperationException).
-    /// </summary>
-    void WriteUnlogged(IKeyValueBatch batch);
-
-    /// <summary>Puts every write made so far, unlogged ones included, on stable storage.</summary>
-    void Flush();
-
     /// <summary>The pairs with <paramref name="fromKeyInclusive"/> &lt;= key &lt; <paramref name="toKeyExclusive"/>, in key order.</summary>
     IEnumerable<KeyValuePair<byte[], byte[]>> Scan(ReadOnlySpan<byte> fromKeyInclusive, ReadOnlySpan<byte> toKeyExclusive);
 

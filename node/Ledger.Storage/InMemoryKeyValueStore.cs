@@ -36,13 +36,6 @@ public sealed class InMemoryKeyValueStore : IKeyValueStore
 
     public IKeyValueBatch CreateBatch() => new Batch(this);
 
-    public void WriteUnlogged(IKeyValueBatch batch) => Write(batch, sync: false);
-
-    /// <summary>Nothing to flush: the store lives and dies with the process.</summary>
-    public void Flush()
-    {
-    }
-
     public void Write(IKeyValueBatch batch, bool sync)
     {
         if (batch is not Batch ours || ours.Owner != this)

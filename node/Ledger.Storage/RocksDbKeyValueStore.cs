@@ -16,16 +16,13 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
     private readonly Action<StorageCorruptException>? _onCorruption;
     private readonly WriteOptions _syncedWrite = new WriteOptions().SetSync(true);
     private readonly WriteOptions _bufferedWrite = new WriteOptions().SetSync(false);
-    private readonly WriteOptions _unloggedWrite = new WriteOptions().SetSync(false).DisableWal(1);
-    private readonly bool _unloggedWrites;
 
     private readonly ColumnFamilyHandle?[] _familyByFirstByte = new ColumnFamilyHandle?[256];
     private readonly IReadOnlyList<KeyFamily> _families;
 
-    private RocksDbKeyValueStore(RocksDb database, string path, Action<StorageCorruptException>? onCorruption, IReadOnlyList<KeyFamily> families, bool unloggedWrites)
+    private RocksDbKeyValueStore(RocksDb database, string path, Action<StorageCorruptException>? onCorruption, IReadOnlyList<KeyFamily> families)
     {
         _database = database;
-        _unloggedWrites = unloggedWrites;
         _path = path;
         _onCorruption = onCorruption;
         _families = families;
@@ -56,15 +53,9 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
     /// memtable and table files: random keys (a digest index) are then compacted apart from keys
     /// written in order (leaves, tiles), which RocksDB would otherwise rewrite with them at every
     /// compaction. Keys of a family found in the default column family (a store written before the
-    /// family existed) are moved into it at open. <paramref name="unloggedWrites"/> allows
-    /// <see cref="WriteUnlogged"/>: the column families then always flush together (RocksDB's atomic
-    /// flush), so that a crash leaves all of them at the same write.
+    /// family existed) are moved into it at open.
     /// </summary>
-    public static RocksDbKeyValueStore Open(
-        string path,
-        Action<StorageCorruptException>? onCorruption = null,
-        IReadOnlyList<KeyFamily>? families = null,
-        bool unloggedWrites = false)
+    public static RocksDbKeyValueStore Open(string path, Action<StorageCorruptException>? onCorruption = null, IReadOnlyList<KeyFamily>? families = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         families ??= [];
@@ -86,11 +77,6 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
             .SetMaxBackgroundCompactions(2)
             .SetMaxTotalWalSize(WriteAheadLogBytesMax)
             .SetWalRecoveryMode(Recovery.TolerateCorruptedTailRecords);
-        if (unloggedWrites)
-        {
-            Native.Instance.rocksdb_options_set_atomic_flush(options.Handle, 1);
-        }
-
         var columnFamilies = new ColumnFamilies(new ColumnFamilyOptions().SetBlockBasedTableFactory(table));
         foreach (var family in families)
         {
@@ -99,7 +85,7 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
 
         try
         {
-            var store = new RocksDbKeyValueStore(RocksDb.Open(options, path, columnFamilies), path, onCorruption, families, unloggedWrites);
+            var store = new RocksDbKeyValueStore(RocksDb.Open(options, path, columnFamilies), path, onCorruption, families);
             try
             {
                 store.MoveKeysIntoFamilies();
@@ -136,19 +122,7 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
 
     public IKeyValueBatch CreateBatch() => new Batch(this);
 
-    public void Write(IKeyValueBatch batch, bool sync) => Write(batch, sync ? _syncedWrite : _bufferedWrite);
-
-    public void WriteUnlogged(IKeyValueBatch batch)
-    {
-        if (!_unloggedWrites)
-        {
-            throw new InvalidOperationException($"the store in {_path} was opened without unlogged writes: its column families do not flush together");
-        }
-
-        Write(batch, _unloggedWrite);
-    }
-
-    private void Write(IKeyValueBatch batch, WriteOptions options)
+    public void Write(IKeyValueBatch batch, bool sync)
     {
         if (batch is not Batch ours || ours.Owner != this)
         {
@@ -157,7 +131,7 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
 
         try
         {
-            _database.Write(ours.Native, options);
+            _database.Write(ours.Native, sync ? _syncedWrite : _bufferedWrite);
         }
         catch (RocksDbException exception) when (IsCorruption(exception))
         {
@@ -181,20 +155,10 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
         }
     }
 
-    /// <summary>
-    /// Writes the memtables to table files: unlogged writes become durable, and a restart has no
-    /// write-ahead log to replay. With unlogged writes, all column families in one atomic flush.
-    /// </summary>
+    /// <summary>Writes the memtable to table files, so that a restart has no write-ahead log to replay.</summary>
     public void Flush()
     {
         var flushOptions = new FlushOptions().SetWaitForFlush(true);
-        if (_unloggedWrites)
-        {
-            var handles = _families.Select(family => _familyByFirstByte[family.Prefix]!.Handle).Prepend(_database.GetDefaultColumnFamily().Handle).ToArray();
-            Native.Instance.rocksdb_flush_cfs(_database.Handle, flushOptions.Handle, handles, handles.Length);
-            return;
-        }
-
         _database.Flush(flushOptions);
         foreach (var family in _families)
         {

@@ -12,7 +12,7 @@ namespace Ledger.CpuCost;
 /// background flushes and compactions included) and managed bytes allocated, over a run of batches
 /// of 16 requests × 100 fresh digests (the shape `ledger bench --clients 16 --batch 100` produces).
 /// CPU time rather than elapsed time, so the figure means something on a busy machine too.
-/// <code>dotnet run -c Release --project tests/Ledger.CpuCost -- apply [--batches N] [--runs R] [--member]</code>
+/// <code>dotnet run -c Release --project tests/Ledger.CpuCost -- apply [--batches N] [--runs R]</code>
 /// </summary>
 internal static class CpuCost
 {
@@ -20,17 +20,16 @@ internal static class CpuCost
     private const int DigestsPerEntry = 100;
     private const int DigestsPerBatch = EntriesPerBatch * DigestsPerEntry;
 
-    public static void RunApply(int batches, int runs, bool member)
+    public static void RunApply(int batches, int runs)
     {
-        Console.WriteLine($"apply-cost: {batches} batches of {EntriesPerBatch} x {DigestsPerEntry} digests per run, {runs} runs, " +
-            (member ? "as a consortium member (no write-ahead log)" : "as a single node"));
+        Console.WriteLine($"apply-cost: {batches} batches of {EntriesPerBatch} x {DigestsPerEntry} digests per run, {runs} runs");
         for (var run = 1; run <= runs; run++)
         {
             var folder = Path.Combine(Path.GetTempPath(), "ledger-apply-cost-" + Guid.NewGuid().ToString("N"));
             try
             {
-                using var store = RocksDbKeyValueStore.Open(folder, null, StateKeys.StoreFamilies, unloggedWrites: member);
-                var state = new LedgerState(store, unlogged: member);
+                using var store = RocksDbKeyValueStore.Open(folder, null, StateKeys.StoreFamilies);
+                var state = new LedgerState(store);
                 state.PopulateDigestFilter();
                 var input = Enumerable.Range(0, batches + batches / 10).Select(_ => MakeBatch()).ToArray();
                 ulong index = 0;

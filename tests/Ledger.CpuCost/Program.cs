@@ -3,7 +3,7 @@ using System.CommandLine;
 namespace Ledger.CpuCost;
 
 /// <summary>
-/// <c>cpu-cost apply [--batches N] [--runs R] [--member]</c> and <c>cpu-cost hash [--count N]</c>, <c>cpu-cost sign [--count N]</c>: the CPU time the
+/// <c>cpu-cost apply [--batches N] [--runs R]</c> and <c>cpu-cost hash [--count N]</c>, <c>cpu-cost sign [--count N]</c>: the CPU time the
 /// node's apply spends per digest, one tree hash and one Ed25519 signature and verification, measured as process CPU time so that a busy
 /// machine still gives a usable figure. Exit 0, or 2 on bad arguments.
 /// </summary>
@@ -25,9 +25,8 @@ internal static class Program
             });
         }
 
-        var member = new Option<bool>("--member") { Description = "Apply as a consortium member does: without the state store's write-ahead log" };
-        var apply = new Command("apply", "Apply batches to a fresh RocksDB store; print CPU and allocation per digest") { batches, runs, member };
-        apply.SetAction(result => CpuCost.RunApply(result.GetValue(batches), result.GetValue(runs), result.GetValue(member)));
+        var apply = new Command("apply", "Apply batches to a fresh RocksDB store; print CPU and allocation per digest") { batches, runs };
+        apply.SetAction(result => CpuCost.RunApply(result.GetValue(batches), result.GetValue(runs)));
         var hash = new Command("hash", "Compute node and leaf hashes; print CPU per hash") { count };
         hash.SetAction(result => CpuCost.RunHashes(result.GetValue(count)));
         var signatures = new Command("sign", "Sign and verify a 100-digest request's bytes with Ed25519; print CPU per operation") { count };

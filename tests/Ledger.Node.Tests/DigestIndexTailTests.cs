@@ -308,13 +308,7 @@ public sealed class DigestIndexTailTests
 
         public IKeyValueBatch CreateBatch() => new RunWatch(inner.CreateBatch());
 
-        public void Write(IKeyValueBatch batch, bool sync) => inner.Write(HoldOrRefuse(batch), sync);
-
-        public void WriteUnlogged(IKeyValueBatch batch) => inner.WriteUnlogged(HoldOrRefuse(batch));
-
-        public void Flush() => inner.Flush();
-
-        private IKeyValueBatch HoldOrRefuse(IKeyValueBatch batch)
+        public void Write(IKeyValueBatch batch, bool sync)
         {
             var watch = (RunWatch)batch;
             if (watch.IsRun && watch.Count > 1)
@@ -326,7 +320,7 @@ public sealed class DigestIndexTailTests
                 }
             }
 
-            return watch.Inner;
+            inner.Write(watch.Inner, sync);
         }
 
         public IEnumerable<KeyValuePair<byte[], byte[]>> Scan(ReadOnlySpan<byte> fromKeyInclusive, ReadOnlySpan<byte> toKeyExclusive)

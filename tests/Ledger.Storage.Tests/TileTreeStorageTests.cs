@@ -248,10 +248,6 @@ public sealed class TileTreeStorageTests
 
         public void Write(IKeyValueBatch batch, bool sync) => inner.Write(batch, sync);
 
-        public void WriteUnlogged(IKeyValueBatch batch) => inner.WriteUnlogged(batch);
-
-        public void Flush() => inner.Flush();
-
         public IEnumerable<KeyValuePair<byte[], byte[]>> Scan(ReadOnlySpan<byte> fromKeyInclusive, ReadOnlySpan<byte> toKeyExclusive) =>
             inner.Scan(fromKeyInclusive, toKeyExclusive);
 

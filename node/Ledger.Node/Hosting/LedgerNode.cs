@@ -48,13 +48,8 @@ internal sealed partial class LedgerNode : IAsyncDisposable
         _logger = logger;
         Damage = new StoreDamage(files.DataDir, logger);
         StoreDamage.RepairAtStart(files.DataDir, consortium.Members.Count > 1, logger);
-        // A member of a consortium keeps the whole Raft log and applies it again above whatever a
-        // crash left of its state, so apply's writes need no write-ahead log of their own: about a
-        // sixth of apply's CPU (docs/storage.md). The single node drops its batch log once applied.
-        var consortiumMember = consortium.Members.Count > 1;
-        _store = RocksDbKeyValueStore.Open(
-            Path.Combine(files.DataDir, StoreDamage.StateStore), Damage.HandlerFor(StoreDamage.StateStore), StateKeys.StoreFamilies, unloggedWrites: consortiumMember);
-        State = new LedgerState(_store, unlogged: consortiumMember);
+        _store = RocksDbKeyValueStore.Open(Path.Combine(files.DataDir, StoreDamage.StateStore), Damage.HandlerFor(StoreDamage.StateStore), StateKeys.StoreFamilies);
+        State = new LedgerState(_store);
         _archive = CheckpointArchive.OpenChecked(
             Path.Combine(files.DataDir, ArchiveName), new CheckpointVerifier(consortium), State.TreeSize, State.RootAt, LogArchiveDiscarded);
         var lastTimestampMs = State.Applied.TimestampMs;
@@ -93,10 +88,6 @@ internal sealed partial class LedgerNode : IAsyncDisposable
             }
 
             _sequencer = new RaftSequencer(Replica.Host, Replica.RecoveredCommitIndex);
-            if (Replica.RecoveredCommitIndex > State.Applied.BatchIndex)
-            {
-                LogReapplying(State.Applied.BatchIndex, Replica.RecoveredCommitIndex);
-            }
             Replica.Peers.Cosigner = new StateCosigner(State, memberKey, NowMs, options.ClockSkewMs, WaitForTreeSizeAsync);
         }
 
@@ -355,8 +346,7 @@ internal sealed partial class LedgerNode : IAsyncDisposable
 
                 Interlocked.Exchange(ref _appliedSignal, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
                 Signer.NotifyGrown();
-                // Only the single node's batch log is dropped once applied; a member's Raft log is kept whole.
-                if (_localSequencer is not null && (++applied % DurableEveryBatches == 0 || Stopwatch.GetElapsedTime(lastDurable).TotalMilliseconds >= DurableEveryMs))
+                if (++applied % DurableEveryBatches == 0 || Stopwatch.GetElapsedTime(lastDurable).TotalMilliseconds >= DurableEveryMs)
                 {
                     _sequencer.Compact(State.MakeDurable().BatchIndex);
                     lastDurable = Stopwatch.GetTimestamp();
@@ -435,10 +425,6 @@ internal sealed partial class LedgerNode : IAsyncDisposable
         var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
         LogDigestFilterFilled(digests, seconds);
     }
-
-    [LoggerMessage(EventId = 13, Level = LogLevel.Information,
-        Message = "the state holds the Raft log applied through entry {Applied} and the log is committed through {Committed}: the entries between are applied again")]
-    private partial void LogReapplying(ulong applied, ulong committed);
 
     [LoggerMessage(EventId = 12, Level = LogLevel.Information,
         Message = "dedupe filter filled from {Digests} stored digests in {Seconds:F1} s (until then apply looked every new digest up in the store)")]

@@ -23,23 +23,13 @@ internal sealed class LedgerState
     private readonly DigestFilter _filter;
     private readonly DigestIndexTail _tail = new();
     private readonly int _indexRun;
-    private readonly bool _unlogged;
     private Task? _indexWrite;
     private AppliedPosition _applied;
 
-    /// <param name="store">The state store.</param>
-    /// <param name="digestFilterBitsLog2">Size of the dedupe filter.</param>
-    /// <param name="digestIndexRun">Digest index entries written to the store at once.</param>
-    /// <param name="unlogged">
-    /// Apply's writes skip the store's write-ahead log (<see cref="IKeyValueStore.WriteUnlogged"/>):
-    /// for a sequencer that keeps every batch, so that whatever a crash takes is applied again from
-    /// its log above the applied position that survived. <see cref="MakeDurable"/> then flushes.
-    /// </param>
-    public LedgerState(IKeyValueStore store, int digestFilterBitsLog2 = DigestFilter.BitsLog2Default, int digestIndexRun = DigestIndexRunDefault, bool unlogged = false)
+    public LedgerState(IKeyValueStore store, int digestFilterBitsLog2 = DigestFilter.BitsLog2Default, int digestIndexRun = DigestIndexRunDefault)
     {
         Invariant.Check(digestIndexRun > 0);
         _store = store;
-        _unlogged = unlogged;
         _filter = new DigestFilter(digestFilterBitsLog2);
         _indexRun = digestIndexRun;
         _tree = new TileTree(store);
@@ -112,7 +102,7 @@ internal sealed class LedgerState
         staged.WriteInKeyOrder(write);
 
         _tree.Append(write, CollectionsMarshal.AsSpan(leafHashes));
-        WriteBuffered(write);
+        _store.Write(write, sync: false);
         _tail.Add(staged.Digests);
 
         Invariant.Check(_tree.Size == next.TreeSize);
@@ -199,7 +189,7 @@ internal sealed class LedgerState
         {
             _tail.WriteSealed(write);
             write.Put(StateKeys.IndexedKey, StateKeys.EncodeIndex(indexedSize));
-            WriteBuffered(write);
+            _store.Write(write, sync: false);
         }
 
         _tail.Written();
@@ -223,7 +213,7 @@ internal sealed class LedgerState
             indexed = _applied.TreeSize;
             using var write = _store.CreateBatch();
             write.Put(StateKeys.IndexedKey, StateKeys.EncodeIndex(indexed));
-            WriteDurably(write);
+            _store.Write(write, sync: true);
         }
 
         Invariant.Check(indexed <= _applied.TreeSize);
@@ -297,56 +287,22 @@ internal sealed class LedgerState
                 return deleted;
             }
 
-            WriteBuffered(write);
+            _store.Write(write, sync: false);
             deleted += write.Count;
         }
     }
 
     /// <summary>
-    /// Forces everything applied so far to stable storage (a synced write of the applied position,
-    /// or a flush of the store when apply's writes are unlogged) and returns that position; the
-    /// batch log may then drop batches up to it.
+    /// Forces everything applied so far to stable storage (a synced write of the applied position)
+    /// and returns that position; the batch log may then drop batches up to it.
     /// </summary>
     public AppliedPosition MakeDurable()
     {
         var applied = Applied;
-        if (_unlogged)
-        {
-            _store.Flush();
-            return applied;
-        }
-
         using var write = _store.CreateBatch();
         write.Put(StateKeys.AppliedKey, applied.Encode());
         _store.Write(write, sync: true);
         return applied;
-    }
-
-    /// <summary>A write that a crash may take, in the write-ahead log or not (see the constructor).</summary>
-    private void WriteBuffered(IKeyValueBatch write)
-    {
-        if (_unlogged)
-        {
-            _store.WriteUnlogged(write);
-        }
-        else
-        {
-            _store.Write(write, sync: false);
-        }
-    }
-
-    /// <summary>A write on stable storage when this returns. Unlogged, it is followed by a flush: a logged one would survive a crash that took earlier unlogged ones.</summary>
-    private void WriteDurably(IKeyValueBatch write)
-    {
-        if (_unlogged)
-        {
-            _store.WriteUnlogged(write);
-            _store.Flush();
-        }
-        else
-        {
-            _store.Write(write, sync: true);
-        }
     }
 
     /// <summary>
