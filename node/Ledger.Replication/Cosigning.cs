@@ -26,10 +26,17 @@ internal sealed record CosignOutcome(NoteSignature? Signature, string Refusal)
 
 /// <summary>
 /// Gathers other members' signatures on a checkpoint this member signed, over the peer protocol,
-/// and keeps only signatures that verify with each member's pinned key.
+/// and keeps only signatures that verify with each member's pinned key. <paramref name="hedgeDelay"/>:
+/// how long a collection waits for the members it asked before it asks one more (see
+/// <see cref="HedgeDelay"/>).
 /// </summary>
-internal sealed class CosignatureCollector(PeerContext peers) : IDisposable
+internal sealed class CosignatureCollector(PeerContext peers, TimeSpan hedgeDelay) : IDisposable
 {
+    public CosignatureCollector(PeerContext peers)
+        : this(peers, HedgeDelay)
+    {
+    }
+
     /// <summary>How long one member may take to answer.</summary>
     public static readonly TimeSpan CallDeadline = TimeSpan.FromSeconds(2);
 
@@ -75,7 +82,7 @@ internal sealed class CosignatureCollector(PeerContext peers) : IDisposable
         while (asking.Count > 0 && note.Signatures.Count < signaturesWanted)
         {
             // Once the node is stopping, the calls end at once: no more hedging, just their answers.
-            var hedge = waiting.Count > 0 && !cancellationToken.IsCancellationRequested ? Task.Delay(HedgeDelay, hedging.Token) : null;
+            var hedge = waiting.Count > 0 && !cancellationToken.IsCancellationRequested ? Task.Delay(hedgeDelay, hedging.Token) : null;
             var done = await Task.WhenAny(hedge is null ? asking : asking.Append(hedge));
             if (done == hedge)
             {
@@ -106,7 +113,7 @@ internal sealed class CosignatureCollector(PeerContext peers) : IDisposable
         return (note, refusals);
     }
 
-    /// <summary>How long a collection waits for the members it asked before it asks one more.</summary>
+    /// <summary>How long a collection waits for the members it asked before it asks one more, unless the constructor says otherwise.</summary>
     public static readonly TimeSpan HedgeDelay = TimeSpan.FromMilliseconds(100);
 
     public void Dispose() => _channels.Dispose();
