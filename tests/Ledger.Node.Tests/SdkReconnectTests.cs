@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Grpc.Core;
 using Ledger.Node.Tests.Support;
 using Ledger.Sdk.Client;
@@ -30,32 +29,13 @@ public sealed class SdkReconnectTests
             Assert.Equal(0UL, (await client.GetStatusAsync(CancellationToken.None)).TreeSize);
             await first.StopAsync();
 
-            var down = Stopwatch.StartNew();
-            while (down.Elapsed < TimeSpan.FromSeconds(10))
-            {
-                var refused = await Assert.ThrowsAsync<RpcException>(() => client.GetStatusAsync(CancellationToken.None));
-                Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
-                await Task.Delay(100);
-            }
+            var whileDown = await Reconnection.CallForAsync(() => client.GetStatusAsync(CancellationToken.None), TimeSpan.FromSeconds(10));
+            Assert.All(whileDown, status => Assert.Equal(StatusCode.Unavailable, status));
 
             second = await first.StartAgainAsync();
-            var back = Stopwatch.StartNew();
-            var refusals = new List<string>();
-            while (true)
-            {
-                try
-                {
-                    await client.GetStatusAsync(CancellationToken.None);
-                    break;
-                }
-                catch (RpcException exception) when (exception.StatusCode == StatusCode.Unavailable && back.Elapsed < TimeSpan.FromSeconds(10))
-                {
-                    refusals.Add($"{back.Elapsed.TotalSeconds:0.00} s: {exception.Status.Detail}");
-                    await Task.Delay(50);
-                }
-            }
-
-            Assert.True(back.Elapsed < TimeSpan.FromSeconds(3), $"reached {back.Elapsed.TotalSeconds:0.0} s after the restart; refused meanwhile:\n{string.Join('\n', refusals.Distinct())}");
+            var (elapsed, answered, refusals) = await Reconnection.UntilAnsweredAsync(() => client.GetStatusAsync(CancellationToken.None), TimeSpan.FromSeconds(10));
+            Assert.Equal(StatusCode.OK, answered);
+            Assert.True(elapsed < TimeSpan.FromSeconds(3), $"reached {elapsed.TotalSeconds:0.0} s after the restart; refused meanwhile:\n{string.Join('\n', refusals)}");
         }
         finally
         {

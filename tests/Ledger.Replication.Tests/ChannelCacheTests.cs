@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using Grpc.Core;
 using Ledger.Replication.Protos;
@@ -35,40 +34,20 @@ public sealed class ChannelCacheTests
         var client = new Peer.PeerClient(channels.For(address));
 
         // Down for 10 s while called every 100 ms: gRPC's default backoff would wait about 6 s more by then.
-        var down = Stopwatch.StartNew();
-        var failures = 0;
-        while (down.Elapsed < TimeSpan.FromSeconds(10))
-        {
-            Assert.Equal(StatusCode.Unavailable, await CallAsync(client));
-            failures++;
-            await Task.Delay(100);
-        }
+        var whileDown = await Reconnection.CallForAsync(() => CallAsync(client), TimeSpan.FromSeconds(10));
+        Assert.All(whileDown, status => Assert.Equal(StatusCode.Unavailable, status));
 
         await using var server = await StartServerAsync(port);
-        var back = Stopwatch.StartNew();
-        StatusCode status;
-        while ((status = await CallAsync(client)) == StatusCode.Unavailable && back.Elapsed < TimeSpan.FromSeconds(10))
-        {
-            await Task.Delay(50);
-        }
+        var (elapsed, answered, refusals) = await Reconnection.UntilAnsweredAsync(() => CallAsync(client), TimeSpan.FromSeconds(10));
 
         // The server has no peer service: an answer of any kind other than Unavailable proves a connection.
-        Assert.NotEqual(StatusCode.Unavailable, status);
-        Assert.True(back.Elapsed < TimeSpan.FromSeconds(3), $"reached {back.Elapsed.TotalSeconds:0.0} s after the member came back ({failures} calls failed while it was down)");
+        Assert.NotEqual(StatusCode.Unavailable, answered);
+        Assert.True(
+            elapsed < TimeSpan.FromSeconds(3),
+            $"reached {elapsed.TotalSeconds:0.0} s after the member came back ({whileDown.Count} calls failed while it was down); refused meanwhile:\n{string.Join('\n', refusals)}");
     }
 
-    private static async Task<StatusCode> CallAsync(Peer.PeerClient client)
-    {
-        try
-        {
-            await client.HelloAsync(new Ack(), deadline: DateTime.UtcNow.AddSeconds(1));
-            return StatusCode.OK;
-        }
-        catch (RpcException exception)
-        {
-            return exception.StatusCode;
-        }
-    }
+    private static Task<Ack> CallAsync(Peer.PeerClient client) => client.HelloAsync(new Ack(), deadline: DateTime.UtcNow.AddSeconds(1)).ResponseAsync;
 
     private static async Task<WebApplication> StartServerAsync(int port)
     {
