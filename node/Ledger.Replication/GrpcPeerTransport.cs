@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Threading.Channels;
 using Grpc.Core;
 using Grpc.Net.Client;
@@ -11,6 +12,10 @@ namespace Ledger.Replication;
 /// a bounded queue (a full queue drops: Raft retransmits), one long-lived Replicate stream for
 /// appends, heartbeats and their acknowledgements, unary calls with deadlines for votes and
 /// leadership transfer. Every call carries this member's handshake and checks the callee's answer.
+/// A stream message queued before the link's current stream opened is dropped rather than sent:
+/// it was meant for a member that was down or for an earlier life of it, and Raft sends what is
+/// still needed again. Delivered late, a down member's backlog of heartbeats made the leader answer
+/// each with a full append, gigabytes that the member had to read before it could catch up.
 /// </summary>
 internal sealed class GrpcPeerTransport : IPeerSender, IAsyncDisposable
 {
@@ -54,6 +59,9 @@ internal sealed class GrpcPeerTransport : IPeerSender, IAsyncDisposable
     /// <summary>Messages dropped because a member's queue was full.</summary>
     public long DroppedMessages => _links.Values.Sum(l => Interlocked.Read(ref l.Dropped));
 
+    /// <summary>Stream messages dropped because they were queued before the stream to their member opened.</summary>
+    public long StaleMessages => _links.Values.Sum(l => Interlocked.Read(ref l.Stale));
+
     public void Start()
     {
         foreach (var link in _links.Values)
@@ -71,7 +79,7 @@ internal sealed class GrpcPeerTransport : IPeerSender, IAsyncDisposable
             return;
         }
 
-        if (_links.TryGetValue(message.To, out var link) && !link.Queue.Writer.TryWrite(message))
+        if (_links.TryGetValue(message.To, out var link) && !link.Queue.Writer.TryWrite(new Queued(message, Stopwatch.GetTimestamp())))
         {
             Interlocked.Increment(ref link.Dropped);
         }
@@ -125,11 +133,15 @@ internal sealed class GrpcPeerTransport : IPeerSender, IAsyncDisposable
         }
     }
 
+    /// <summary>A message waiting for its link, with the <see cref="Stopwatch"/> timestamp of its queueing.</summary>
+    private readonly record struct Queued(Message Message, long QueuedAt);
+
     private sealed class PeerLink(GrpcPeerTransport transport, ulong id, string memberName)
     {
         public long Dropped;
+        public long Stale;
 
-        public Channel<Message> Queue { get; } = Channel.CreateBounded<Message>(new BoundedChannelOptions(MessagesQueuedPerPeerMax)
+        public Channel<Queued> Queue { get; } = Channel.CreateBounded<Queued>(new BoundedChannelOptions(MessagesQueuedPerPeerMax)
         {
             SingleReader = true,
             FullMode = BoundedChannelFullMode.DropWrite,
@@ -171,29 +183,26 @@ internal sealed class GrpcPeerTransport : IPeerSender, IAsyncDisposable
                 HttpHandler = new SocketsHttpHandler { ConnectTimeout = PeerConnectTimeout, EnableMultipleHttp2Connections = true },
             });
             var client = new Peer.PeerClient(channel);
-            AsyncDuplexStreamingCall<RaftMessage, RaftMessage>? stream = null;
-            try
+            // Opened before anything is read from the queue, so that its opening tells what is stale.
+            using var stream = await OpenStreamAsync(client, cancellationToken);
+            var openedAt = Stopwatch.GetTimestamp();
+            await foreach (var (message, queuedAt) in Queue.Reader.ReadAllAsync(cancellationToken))
             {
-                await foreach (var message in Queue.Reader.ReadAllAsync(cancellationToken))
+                switch (message.Kind)
                 {
-                    switch (message.Kind)
-                    {
-                        case MessageKind.Vote or MessageKind.PreVote:
-                            _ = Task.Run(() => RequestVoteAsync(client, message, cancellationToken), cancellationToken);
-                            break;
-                        case MessageKind.TimeoutNow:
-                            _ = Task.Run(() => TimeoutNowAsync(client, message, cancellationToken), cancellationToken);
-                            break;
-                        default:
-                            stream ??= await OpenStreamAsync(client, cancellationToken);
-                            await stream.RequestStream.WriteAsync(RaftMessageCodec.ToProto(message), cancellationToken);
-                            break;
-                    }
+                    case MessageKind.Vote or MessageKind.PreVote:
+                        _ = Task.Run(() => RequestVoteAsync(client, message, cancellationToken), cancellationToken);
+                        break;
+                    case MessageKind.TimeoutNow:
+                        _ = Task.Run(() => TimeoutNowAsync(client, message, cancellationToken), cancellationToken);
+                        break;
+                    case var _ when queuedAt < openedAt:
+                        Interlocked.Increment(ref Stale);
+                        break;
+                    default:
+                        await stream.RequestStream.WriteAsync(RaftMessageCodec.ToProto(message), cancellationToken);
+                        break;
                 }
-            }
-            finally
-            {
-                stream?.Dispose();
             }
         }
 
