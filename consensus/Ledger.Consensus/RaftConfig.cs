@@ -36,6 +36,13 @@ public sealed record RaftConfig
     /// <summary>Bytes of entries per Append message (one entry is always allowed).</summary>
     public ulong MaxMessageBytes { get; init; } = 2UL << 20;
 
+    /// <summary>
+    /// Bytes of entries per Append to a follower in the probe state (one entry is always allowed). Until
+    /// the follower's match is known, a probe goes out again at each answer to a heartbeat, so a probe is
+    /// kept small; the pipelined Appends of the replicate state carry up to <see cref="MaxMessageBytes"/>.
+    /// </summary>
+    public ulong MaxProbeBytes { get; init; } = 64UL << 10;
+
     /// <summary>Bytes of one entry's payload; must fit in <see cref="MaxMessageBytes"/>.</summary>
     public ulong MaxEntryBytes { get; init; } = 1UL << 20;
 
@@ -61,6 +68,7 @@ public sealed record RaftConfig
         Require(MaxInflightBytes >= 1, nameof(MaxInflightBytes), "must be positive");
         Require(MaxEntriesPerMessage is >= 1 and <= 1 << 20, nameof(MaxEntriesPerMessage), "must be in [1, 1048576]");
         Require(MaxMessageBytes >= 1, nameof(MaxMessageBytes), "must be positive");
+        Require(MaxProbeBytes >= 1, nameof(MaxProbeBytes), "must be positive");
         Require(MaxEntryBytes >= 1 && MaxEntryBytes + Entry.EntryHeaderBytes <= MaxMessageBytes, nameof(MaxEntryBytes), "must be positive and fit in MaxMessageBytes with its header");
         Require(MaxUncommittedBytes >= MaxEntryBytes, nameof(MaxUncommittedBytes), "must be at least MaxEntryBytes");
         Require(MaxApplyBytesPerReady >= MaxEntryBytes + Entry.EntryHeaderBytes, nameof(MaxApplyBytesPerReady), "must hold at least one entry");

@@ -125,8 +125,9 @@ public sealed partial class RaftNode
         ulong prevIndex = pr.Next - 1;
         ulong prevTerm = _log.Term(prevIndex);
         ulong last = _log.LastIndex;
+        ulong maxBytes = pr.State == ReplicationState.Probe ? Math.Min(_config.MaxProbeBytes, _config.MaxMessageBytes) : _config.MaxMessageBytes;
         ReadOnlyMemory<Entry> entries = pr.Next <= last
-            ? _log.Slice(pr.Next, last + 1, _config.MaxEntriesPerMessage, _config.MaxMessageBytes)
+            ? _log.Slice(pr.Next, last + 1, _config.MaxEntriesPerMessage, maxBytes)
             : ReadOnlyMemory<Entry>.Empty;
         if (entries.IsEmpty && !sendIfEmpty)
         {

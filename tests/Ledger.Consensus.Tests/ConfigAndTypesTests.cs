@@ -18,6 +18,7 @@ public sealed class ConfigAndTypesTests
             { "MaxInflightBytes", valid with { MaxInflightBytes = 0 } },
             { "MaxEntriesPerMessage", valid with { MaxEntriesPerMessage = 0 } },
             { "MaxMessageBytes", valid with { MaxMessageBytes = 0 } },
+            { "MaxProbeBytes", valid with { MaxProbeBytes = 0 } },
             { "MaxEntryBytes", valid with { MaxEntryBytes = valid.MaxMessageBytes } },
             { "MaxUncommittedBytes", valid with { MaxUncommittedBytes = 1 } },
             { "MaxApplyBytesPerReady", valid with { MaxApplyBytesPerReady = 1 } },

@@ -272,4 +272,43 @@ public sealed class RaftNodeTests
         Assert.Equal([new ReadState(1, 7)], ready.ReadStates.ToArray()); // round 1 confirmed, round 2 not yet
         leader.Advance();
     }
+
+    [Theory]
+    [InlineData(70UL, 2)] // the empty entry of the term (17 bytes with its header) and one of 33
+    [InlineData(10UL, 1)] // one entry is always sent, whatever its size
+    [InlineData(64UL << 10, 5)]
+    public void Section_5_3_a_probe_carries_at_most_MaxProbeBytes_and_the_pipeline_carries_full_messages(ulong maxProbeBytes, int probed)
+    {
+        MemoryRaftStorage storage = Storage(1, 2, 3);
+        var config = new RaftConfig { NodeId = 1, PreVote = false, CheckQuorum = false, MaxEntryBytes = 32, MaxProbeBytes = maxProbeBytes };
+        RaftNode leader = new(config, storage, new SplitMix64Random(1));
+        leader.Campaign();
+        Drain(leader, storage);
+        leader.Step(new Message { Kind = MessageKind.VoteResponse, From = 2, To = 1, Term = 1 });
+        Drain(leader, storage);
+        for (int i = 0; i < 4; i++)
+        {
+            Assert.True(leader.Propose(new byte[16]).IsAccepted);
+        }
+
+        // Both followers have a probe outstanding, so the proposals wait.
+        Assert.DoesNotContain(Drain(leader, storage), m => m.Kind == MessageKind.Append && !m.Entries.IsEmpty);
+
+        // Member 2 acknowledges its probe: it moves to the pipeline and gets the four entries in one message.
+        leader.Step(new Message { Kind = MessageKind.AppendResponse, From = 2, To = 1, Term = 1, Index = 1 });
+        Message toTwo = Drain(leader, storage).Single(m => m.Kind == MessageKind.Append && m.To == 2 && !m.Entries.IsEmpty);
+        Assert.Equal([2UL, 3, 4, 5], toTwo.Entries.ToArray().Select(e => e.Index));
+
+        // Member 3 only answers a heartbeat: it is probed again, from index 1, within the probe's bytes.
+        leader.Step(new Message { Kind = MessageKind.HeartbeatResponse, From = 3, To = 1, Term = 1 });
+        Message probe = Drain(leader, storage).Single(m => m.Kind == MessageKind.Append && m.To == 3);
+        Assert.Equal(0UL, probe.Index);
+        Assert.Equal(Enumerable.Range(1, probed).Select(i => (ulong)i), probe.Entries.ToArray().Select(e => e.Index));
+
+        // Once it acknowledges the probe, the rest goes in one pipelined message.
+        leader.Step(new Message { Kind = MessageKind.AppendResponse, From = 3, To = 1, Term = 1, Index = (ulong)probed });
+        Message[] rest = [.. Drain(leader, storage).Where(m => m.Kind == MessageKind.Append && m.To == 3 && !m.Entries.IsEmpty)];
+        Assert.Equal(probed < 5 ? 1 : 0, rest.Length);
+        Assert.Equal(Enumerable.Range(probed + 1, 5 - probed).Select(i => (ulong)i), rest.SelectMany(m => m.Entries.ToArray()).Select(e => e.Index));
+    }
 }
