@@ -129,7 +129,18 @@ until [ -n "$(tree_size_of "$(member_field "$old_leader" address)")" ]; do sleep
 leader="$(wait_for_leader)"
 follower="$(for name in member-a member-b member-c; do if [ "$name" != "$leader" ]; then echo "$name"; fi; done | head -1)"
 f_address="$(member_field "$follower" address)"
-start_size="$(tree_size_of "$f_address")"
+# The follower first holds everything the leader applied: a member restarted by the failover run may
+# still be catching up, and what it already has in its own log would count as behind.
+settled_from="$(now)"
+while true; do
+  start_size="$(tree_size_of "$f_address")"
+  [ -n "$start_size" ] && [ "$start_size" = "$(tree_size_of "$(member_field "$leader" address)")" ] && break
+  if past "$settled_from" 120; then
+    echo "recovery: $follower did not reach the leader's tree within 120 s before the catch-up run" >&2
+    exit 1
+  fi
+  sleep 0.5
+done
 if [ "$follower" = "$old_leader" ]; then kill -9 "$old_leader_pid"; else kill -9 "$(member_field "$follower" pid)"; fi
 others="$(echo "$nodes" | tr ',' '\n' | grep -v "^$f_address\$" | paste -sd, -)"
 target=$((start_size + behind))
