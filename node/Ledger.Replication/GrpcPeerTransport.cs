@@ -13,7 +13,7 @@ namespace Ledger.Replication;
 /// appends, heartbeats and their acknowledgements, unary calls with deadlines for votes and
 /// leadership transfer. Every call carries this member's handshake and checks the callee's answer.
 /// A stream message queued before the link's current stream opened is dropped rather than sent:
-/// it was meant for a member that was down or for an earlier life of it, and Raft sends what is
+/// it was meant for a member that was down or for its previous process, and Raft sends what is
 /// still needed again. Delivered late, a down member's backlog of heartbeats made the leader answer
 /// each with a full append, gigabytes that the member had to read before it could catch up.
 /// </summary>
