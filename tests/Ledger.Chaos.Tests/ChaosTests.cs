@@ -56,7 +56,9 @@ public sealed class ChaosTests(ITestOutputHelper output)
             EveryKindFirst: true);
         var outcome = await RunAsync(settings, settings.FaultPhase + Support.ChaosRun.CheckerTimeout(settings.FaultPhase) + TimeSpan.FromMinutes(15));
         var summaryFile = Environment.GetEnvironmentVariable(ChaosEnvironment.SummaryFileVariable);
-        await File.WriteAllTextAsync(string.IsNullOrEmpty(summaryFile) ? "chaos-summary.txt" : summaryFile, ChaosEnvironment.Describe(outcome));
+        // The seed is kept with the verdict: a passing test's output, where it is printed first, is not shown.
+        await File.WriteAllTextAsync(string.IsNullOrEmpty(summaryFile) ? "chaos-summary.txt" : summaryFile,
+            $"{minutes} minutes of faults, seed {settings.Seed} ({ChaosEnvironment.SeedVariable} replays it)\n" + ChaosEnvironment.Describe(outcome));
         AssertPassed(outcome);
     }
 
