@@ -62,6 +62,10 @@ internal sealed class GrpcPeerTransport : IPeerSender, IAsyncDisposable
     /// <summary>Stream messages dropped because they were queued before the stream to their member opened.</summary>
     public long StaleMessages => _links.Values.Sum(l => Interlocked.Read(ref l.Stale));
 
+    /// <summary>Per other member: messages dropped on its full queue, and stale stream messages dropped.</summary>
+    public IEnumerable<(string Member, long QueueFull, long Stale)> DroppedByMember() =>
+        _links.Values.Select(l => (l.MemberName, Interlocked.Read(ref l.Dropped), Interlocked.Read(ref l.Stale)));
+
     public void Start()
     {
         foreach (var link in _links.Values)
@@ -140,6 +144,8 @@ internal sealed class GrpcPeerTransport : IPeerSender, IAsyncDisposable
     {
         public long Dropped;
         public long Stale;
+
+        public string MemberName => memberName;
 
         public Channel<Queued> Queue { get; } = Channel.CreateBounded<Queued>(new BoundedChannelOptions(MessagesQueuedPerPeerMax)
         {

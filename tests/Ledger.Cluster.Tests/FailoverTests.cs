@@ -66,6 +66,11 @@ public sealed class FailoverTests(ITestOutputHelper output)
             Assert.True(size >= (ulong)acknowledged.Count);
             var logProblems = await ClusterChecks.LogProblemsAsync(cluster.Client(oldLeader), size, token);
             Assert.True(logProblems.Count == 0, string.Join("\n", logProblems));
+
+            // The heartbeats the new leader queued for the old one while it was down were dropped when
+            // its stream to the restarted member opened, not sent (GrpcPeerTransport), and counted.
+            var stale = await StaleMessagesToAsync(cluster.Addresses[newLeader], cluster.MemberIds[oldLeader], token);
+            Assert.True(stale > 0, $"the new leader counted {stale} stale messages to {cluster.MemberIds[oldLeader]}");
             foreach (var member in everyone)
             {
                 await ClusterChecks.WaitForReceiptsAsync(cluster, member, acknowledged, collector, PhaseTimeout, token);
@@ -79,6 +84,17 @@ public sealed class FailoverTests(ITestOutputHelper output)
             var problems = await collector.ProblemsAsync(new CheckpointVerifier(cluster.Consortium), cluster.Client(newLeader), token);
             Assert.True(problems.Count == 0, string.Join("\n", problems));
         });
+    }
+
+    /// <summary>The member at <paramref name="address"/>'s count of stale messages to <paramref name="memberId"/>, from its /metrics (plain HTTP/2).</summary>
+    private static async Task<double> StaleMessagesToAsync(Uri address, string memberId, CancellationToken token)
+    {
+        using var http = new HttpClient { DefaultRequestVersion = System.Net.HttpVersion.Version20, DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact };
+        var scrape = await http.GetStringAsync(new Uri(address, "/metrics"), token);
+        var lines = scrape.Split('\n').Where(line => line.StartsWith("ledger_peer_messages_dropped_total{", StringComparison.Ordinal)
+            && line.Contains($"member=\"{memberId}\"", StringComparison.Ordinal) && line.Contains("reason=\"stale\"", StringComparison.Ordinal)).ToList();
+        Assert.True(lines.Count == 1, $"{lines.Count} samples of stale messages to {memberId} in\n{scrape}");
+        return double.Parse(lines[0][(lines[0].LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
     }
 
     [Fact]

@@ -63,6 +63,8 @@ internal sealed class NodeMetrics : IDisposable
             _meter.CreateObservableCounter("ledger.raft.leader.changes", () => replica.Host.LeaderChanges, "{change}", "Leader changes this node saw");
             _meter.CreateObservableGauge("ledger.replication.lag", () => ReplicationLag(replica), "{entry}",
                 "On the leader: entries of its log a member does not hold yet, per member");
+            _meter.CreateObservableCounter("ledger.peer.messages.dropped", () => PeerMessagesDropped(replica), "{message}",
+                "Raft messages to a member this node dropped, per member: its queue was full (queue_full), or they were queued before the stream to it opened (stale)");
         }
     }
 
@@ -137,6 +139,16 @@ internal sealed class NodeMetrics : IDisposable
             {
                 yield return new Measurement<long>((long)(last - Math.Min(last, match)), new KeyValuePair<string, object?>("member", member.Id));
             }
+        }
+    }
+
+    private static IEnumerable<Measurement<long>> PeerMessagesDropped(ReplicaMember replica)
+    {
+        foreach (var (member, queueFull, stale) in replica.PeerMessagesDropped())
+        {
+            var to = new KeyValuePair<string, object?>("member", member);
+            yield return new Measurement<long>(queueFull, to, new KeyValuePair<string, object?>("reason", "queue_full"));
+            yield return new Measurement<long>(stale, to, new KeyValuePair<string, object?>("reason", "stale"));
         }
     }
 }

@@ -99,6 +99,9 @@ internal sealed class ReplicaMember : IAsyncDisposable
     /// <summary>The commit index in the Raft log's hard state when the member started.</summary>
     public ulong RecoveredCommitIndex { get; }
 
+    /// <summary>Per other member: messages to it dropped on a full queue, and stale stream messages dropped (<see cref="GrpcPeerTransport"/>).</summary>
+    public IEnumerable<(string Member, long QueueFull, long Stale)> PeerMessagesDropped() => _transport.DroppedByMember();
+
     public CosignatureCollector Cosignatures { get; }
 
     public LeaderReads Reads { get; }
