@@ -56,12 +56,6 @@ internal sealed class GrpcPeerTransport : IPeerSender, IAsyncDisposable
         }
     }
 
-    /// <summary>Messages dropped because a member's queue was full.</summary>
-    public long DroppedMessages => _links.Values.Sum(l => Interlocked.Read(ref l.Dropped));
-
-    /// <summary>Stream messages dropped because they were queued before the stream to their member opened.</summary>
-    public long StaleMessages => _links.Values.Sum(l => Interlocked.Read(ref l.Stale));
-
     /// <summary>Per other member: messages dropped on its full queue, and stale stream messages dropped.</summary>
     public IEnumerable<(string Member, long QueueFull, long Stale)> DroppedByMember() =>
         _links.Values.Select(l => (l.MemberName, Interlocked.Read(ref l.Dropped), Interlocked.Read(ref l.Stale)));

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Ledger.Cluster.Tests.Support;
 using Ledger.Sdk;
+using Ledger.TestKit;
 using Xunit.Abstractions;
 
 namespace Ledger.Cluster.Tests;
@@ -91,10 +92,7 @@ public sealed class FailoverTests(ITestOutputHelper output)
     {
         using var http = new HttpClient { DefaultRequestVersion = System.Net.HttpVersion.Version20, DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact };
         var scrape = await http.GetStringAsync(new Uri(address, "/metrics"), token);
-        var lines = scrape.Split('\n').Where(line => line.StartsWith("ledger_peer_messages_dropped_total{", StringComparison.Ordinal)
-            && line.Contains($"member=\"{memberId}\"", StringComparison.Ordinal) && line.Contains("reason=\"stale\"", StringComparison.Ordinal)).ToList();
-        Assert.True(lines.Count == 1, $"{lines.Count} samples of stale messages to {memberId} in\n{scrape}");
-        return double.Parse(lines[0][(lines[0].LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+        return MetricsScrape.Sample(scrape, "ledger_peer_messages_dropped_total", $"member=\"{memberId}\"", "reason=\"stale\"");
     }
 
     [Fact]

@@ -17,14 +17,6 @@ public sealed class ObservabilityTests
 {
     private static readonly TimeSpan StepTimeout = TimeSpan.FromSeconds(60);
 
-    /// <summary>The value of the one sample of <paramref name="metric"/> whose labels contain <paramref name="label"/>.</summary>
-    private static double Sample(string scrape, string metric, string label = "")
-    {
-        var lines = scrape.Split('\n').Where(line => line.StartsWith(metric + "{", StringComparison.Ordinal) && line.Contains(label, StringComparison.Ordinal)).ToList();
-        Assert.True(lines.Count == 1, $"{metric} {label}: {lines.Count} samples in\n{scrape}");
-        return double.Parse(lines[0][(lines[0].LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
-    }
-
     [Fact]
     public async Task A_scrape_after_a_known_workload_shows_its_counts_and_the_health_service_answers()
     {
@@ -42,13 +34,13 @@ public sealed class ObservabilityTests
         using var http = new HttpClient();
         var scrape = await http.GetStringAsync(new Uri(metricsAddress + "/metrics"));
 
-        Assert.Equal(2, Sample(scrape, "ledger_anchors_total"));
-        Assert.Equal(5, Sample(scrape, "ledger_digests_total"));
-        Assert.Equal(1, Sample(scrape, "ledger_admission_refusals_total", "reason=\"Unauthenticated\""));
-        Assert.Equal(5, Sample(scrape, "ledger_tree_size"));
-        Assert.Equal(5, Sample(scrape, "ledger_batch_digests_sum"));
-        Assert.True(Sample(scrape, "ledger_apply_duration_seconds_count") >= 1);
-        Assert.True(Sample(scrape, "ledger_commit_duration_seconds_count") >= 1);
+        Assert.Equal(2, MetricsScrape.Sample(scrape, "ledger_anchors_total"));
+        Assert.Equal(5, MetricsScrape.Sample(scrape, "ledger_digests_total"));
+        Assert.Equal(1, MetricsScrape.Sample(scrape, "ledger_admission_refusals_total", "reason=\"Unauthenticated\""));
+        Assert.Equal(5, MetricsScrape.Sample(scrape, "ledger_tree_size"));
+        Assert.Equal(5, MetricsScrape.Sample(scrape, "ledger_batch_digests_sum"));
+        Assert.True(MetricsScrape.Sample(scrape, "ledger_apply_duration_seconds_count") >= 1);
+        Assert.True(MetricsScrape.Sample(scrape, "ledger_commit_duration_seconds_count") >= 1);
 
         // The main listener does not serve /metrics when a metrics listener is set; the metrics listener serves nothing else.
         Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync(new Uri(metricsAddress + "/v1/anything"))).StatusCode);
@@ -72,7 +64,7 @@ public sealed class ObservabilityTests
         Assert.Equal(1, activity.GetProperty("refusals").GetProperty("Unauthenticated").GetInt64());
         Assert.Single(activity.GetProperty("refusals").EnumerateObject());
         Assert.Equal(0, activity.GetProperty("leaderChanges").GetInt64());
-        Assert.Equal(Sample(scrape, "ledger_batch_digests_count"), activity.GetProperty("batches").GetInt64());
+        Assert.Equal(MetricsScrape.Sample(scrape, "ledger_batch_digests_count"), activity.GetProperty("batches").GetInt64());
         Assert.Equal(5, activity.GetProperty("batchDigests").GetInt64());
         Assert.True(activity.GetProperty("commitP99Ms").GetDouble() >= activity.GetProperty("commitP50Ms").GetDouble());
         Assert.True(activity.GetProperty("commitP50Ms").GetDouble() > 0);
