@@ -20,10 +20,14 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
     private readonly ColumnFamilyHandle?[] _familyByFirstByte = new ColumnFamilyHandle?[256];
     private readonly IReadOnlyList<KeyFamily> _families;
 
-    private RocksDbKeyValueStore(RocksDb database, string path, Action<StorageCorruptException>? onCorruption, IReadOnlyList<KeyFamily> families)
+    private readonly BlockBasedTableOptions _table;
+    private readonly IngestExternalFileOptions _ingest = new IngestExternalFileOptions().SetMoveFiles(true);
+
+    private RocksDbKeyValueStore(RocksDb database, string path, Action<StorageCorruptException>? onCorruption, IReadOnlyList<KeyFamily> families, BlockBasedTableOptions table)
     {
         _database = database;
         _path = path;
+        _table = table;
         _onCorruption = onCorruption;
         _families = families;
         foreach (var family in families)
@@ -61,6 +65,7 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
         families ??= [];
         KeyFamily.CheckDistinct(families);
         Directory.CreateDirectory(path);
+        DeleteUnfinishedRuns(path);
         var table = new BlockBasedTableOptions()
             .SetFilterPolicy(BloomFilterPolicy.Create(BloomBitsPerKey, false))
             .SetBlockCache(Cache.CreateLru(BlockCacheBytes))
@@ -85,7 +90,7 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
 
         try
         {
-            var store = new RocksDbKeyValueStore(RocksDb.Open(options, path, columnFamilies), path, onCorruption, families);
+            var store = new RocksDbKeyValueStore(RocksDb.Open(options, path, columnFamilies), path, onCorruption, families, table);
             try
             {
                 store.MoveKeysIntoFamilies();
@@ -121,6 +126,13 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
     }
 
     public IKeyValueBatch CreateBatch() => new Batch(this);
+
+    /// <summary>
+    /// A sorted run goes into a table file of its own, written beside the database and then ingested
+    /// into the family's first level (RocksDB's external file ingestion: the file is synced and
+    /// linked, and the manifest records it): no write-ahead log, no memtable insert, no flush.
+    /// </summary>
+    public ISortedRunWriter CreateSortedRun() => new SortedRun(this);
 
     public void Write(IKeyValueBatch batch, bool sync)
     {
@@ -325,6 +337,95 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
         var damaged = new StorageCorruptException($"the store in {path} is damaged: {exception.Message}", exception);
         onCorruption?.Invoke(damaged);
         return damaged;
+    }
+
+    /// <summary>Where sorted runs are written before they are ingested; emptied at open.</summary>
+    internal string RunsFolder => RunsFolderOf(_path);
+
+    private static string RunsFolderOf(string path) => Path.Combine(path, "runs");
+
+    /// <summary>A run's file left by a stop before its commit was never part of the store.</summary>
+    private static void DeleteUnfinishedRuns(string path)
+    {
+        var folder = RunsFolderOf(path);
+        if (Directory.Exists(folder))
+        {
+            foreach (var file in Directory.EnumerateFiles(folder))
+            {
+                File.Delete(file);
+            }
+        }
+    }
+
+    private sealed class SortedRun(RocksDbKeyValueStore owner) : ISortedRunWriter
+    {
+        private readonly SortedRunOrder _order = new();
+        private SstFileWriter? _writer;
+        private ColumnFamilyOptions? _options;
+        private ColumnFamilyHandle? _family;
+        private string? _file;
+
+        public int Count { get; private set; }
+
+        public unsafe void Put(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
+        {
+            _order.Next(key);
+            if (_writer is null)
+            {
+                var prefix = key[0];
+                _family = owner._familyByFirstByte[prefix] ?? owner._database.GetDefaultColumnFamily();
+                var family = owner._families.FirstOrDefault(candidate => candidate.Prefix == prefix);
+                _options = family?.Options(owner._table) ?? new ColumnFamilyOptions().SetBlockBasedTableFactory(owner._table);
+                Directory.CreateDirectory(owner.RunsFolder);
+                _file = Path.Combine(owner.RunsFolder, Guid.NewGuid().ToString("N") + ".sst");
+                _writer = new SstFileWriter(new EnvOptions(), _options);
+                _writer.Open(_file);
+            }
+
+            fixed (byte* keyBytes = key)
+            fixed (byte* valueBytes = value)
+            {
+                Native.Instance.rocksdb_sstfilewriter_put(_writer.Handle, keyBytes, (UIntPtr)key.Length, valueBytes, (UIntPtr)value.Length);
+            }
+
+            Count++;
+        }
+
+        public void Commit()
+        {
+            _order.Close();
+            if (_writer is null)
+            {
+                return;
+            }
+
+            try
+            {
+                _writer.Finish();
+                _writer.Dispose();
+                _writer = null;
+                owner._database.IngestExternalFiles([_file!], owner._ingest, _family);
+            }
+            catch (RocksDbException exception) when (IsCorruption(exception))
+            {
+                throw owner.Damaged(exception);
+            }
+            finally
+            {
+                File.Delete(_file!);
+            }
+        }
+
+        public void Dispose()
+        {
+            _writer?.Dispose();
+            if (_file is not null)
+            {
+                File.Delete(_file);
+            }
+
+            GC.KeepAlive(_options);
+        }
     }
 
     private sealed class Batch(RocksDbKeyValueStore owner) : IKeyValueBatch
