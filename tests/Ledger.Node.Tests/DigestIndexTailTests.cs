@@ -31,11 +31,11 @@ public sealed class DigestIndexTailTests
     public void Lookups_find_every_leaf_whether_its_entry_is_in_the_tail_or_in_the_store()
     {
         using var store = new InMemoryKeyValueStore();
-        var state = new LedgerState(store, digestIndexRun: 8);
+        var state = new LedgerState(store, digestIndexRun: 8, digestIndexRunsPerWrite: 1);
         ulong batch = 0;
 
         // "alpha" anchors 0..49 (leaves 0..49), all written to the store; then "beta" anchors
-        // 40..54 (leaves 50..64): its first run of 10 reaches the store, its last 5 stay in the tail.
+        // 40..54 (leaves 50..64): its first generation of 8 reaches the store, its last 7 stay in the tail.
         for (var from = 0; from < 50; from += 5)
         {
             state.Apply(++batch, BatchOf("alpha", (int)batch, Enumerable.Range(from, 5)));
@@ -49,7 +49,7 @@ public sealed class DigestIndexTailTests
         }
 
         state.WaitForIndexRun();
-        Assert.Equal(60UL, Indexed(store));
+        Assert.Equal(58UL, Indexed(store));
         for (var d = 0; d < 55; d++)
         {
             var alphaLeaf = d < 50 ? (ulong)d : ulong.MaxValue;
@@ -70,8 +70,8 @@ public sealed class DigestIndexTailTests
             Assert.Equal(Math.Min(alphaLeaf, betaLeaf), any);
 
             // The store holds exactly the entries of leaves below the indexed position.
-            Assert.Equal(alphaLeaf < 60, store.Get(StateKeys.DigestKey(Digest(d), "alpha")) is not null);
-            Assert.Equal(betaLeaf < 60, store.Get(StateKeys.DigestKey(Digest(d), "beta")) is not null);
+            Assert.Equal(alphaLeaf < 58, store.Get(StateKeys.DigestKey(Digest(d), "alpha")) is not null);
+            Assert.Equal(betaLeaf < 58, store.Get(StateKeys.DigestKey(Digest(d), "beta")) is not null);
         }
 
         Assert.False(state.TryFindLeaf(Digest(55), null, out _));
@@ -109,7 +109,7 @@ public sealed class DigestIndexTailTests
     public void Dedupe_meets_entries_in_the_tail_in_the_run_being_written_and_in_the_store()
     {
         using var store = new InMemoryKeyValueStore();
-        var state = new LedgerState(store, digestIndexRun: 16);
+        var state = new LedgerState(store, digestIndexRun: 16, digestIndexRunsPerWrite: 1);
         state.PopulateDigestFilter();
         ulong batch = 0;
         for (var from = 0; from < 100; from += 10)
@@ -135,9 +135,9 @@ public sealed class DigestIndexTailTests
             {
                 // A run size that leaves some entries written and the last ones only in memory,
                 // then a stop without writing them (as after kill -9). Waiting for each run before the
-                // next batch makes the runs fall the same way every time: one starts once 64 or more
-                // entries are open (after batches 7 and 14), so 140 are written and 60 are not.
-                var state = new LedgerState(store, digestIndexRun: 64);
+                // next batch makes the runs fall the same way every time: a generation closes at 64
+                // entries and is a run of its own, so 192 are written and 8 are not.
+                var state = new LedgerState(store, digestIndexRun: 64, digestIndexRunsPerWrite: 1);
                 for (var batch = 1; batch <= 20; batch++)
                 {
                     state.Apply((ulong)batch, BatchOf("alpha", batch, Enumerable.Range((batch - 1) * 10, 10)));
@@ -145,11 +145,11 @@ public sealed class DigestIndexTailTests
                 }
 
                 indexedBefore = Indexed(store);
-                Assert.Equal(140UL, indexedBefore);
+                Assert.Equal(192UL, indexedBefore);
             }
 
             using var reopened = RocksDbKeyValueStore.Open(folder, families: StateKeys.StoreFamilies);
-            var again = new LedgerState(reopened, digestFilterBitsLog2: 16, digestIndexRun: 64);
+            var again = new LedgerState(reopened, digestFilterBitsLog2: 16, digestIndexRun: 64, digestIndexRunsPerWrite: 1);
             Assert.Equal(200L, again.PopulateDigestFilter());
             for (var d = 0; d < 200; d++)
             {
@@ -165,6 +165,112 @@ public sealed class DigestIndexTailTests
             again.WriteDigestIndex();
             Assert.Equal(201UL, Indexed(reopened));
             Assert.NotNull(reopened.Get(StateKeys.DigestKey(Digest(200), "alpha")));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    /// <summary>A digest whose first eight bytes are shared by every digest made with the same <paramref name="group"/>.</summary>
+    private static byte[] Twin(int group, int member)
+    {
+        var digest = new byte[32];
+        Array.Fill(digest, (byte)(0xA0 + group), 0, 8);
+        BitConverter.TryWriteBytes(digest.AsSpan(28), 1_000 - member);
+        return digest;
+    }
+
+    [Fact]
+    public void A_run_merges_several_generations_in_key_order_and_records_the_size_the_last_covers()
+    {
+        var folder = Path.Combine(Path.GetTempPath(), "ledger-tail-tests-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            using var store = RocksDbKeyValueStore.Open(folder, families: StateKeys.StoreFamilies);
+            var state = new LedgerState(store, digestIndexRun: 8, digestIndexRunsPerWrite: 3);
+            Assert.Equal(0UL, Indexed(store));
+
+            // Generations of eight entries, batches of ten. Digests that share their first eight
+            // bytes, and one digest anchored by two issuers, land in different generations.
+            static Batch Mixed(int batch, string issuer) => new(1_000, [new AnchorEntry(issuer, 1_000, BitConverter.GetBytes((long)batch).Concat(new byte[8]).ToArray(),
+                [.. Enumerable.Range(0, 6).Select(i => Digest((batch * 10) + i)), Twin(1, batch), Twin(2, batch), Twin(1, 100 + batch), Digest(999)])]);
+
+            state.Apply(1, Mixed(1, "alpha"));
+            state.Apply(2, Mixed(2, "beta"));
+            state.WaitForIndexRun();
+            Assert.Equal(0UL, Indexed(store));
+            Assert.Null(store.Get(StateKeys.DigestKey(Digest(10), "alpha")));
+
+            // The third closed generation (leaves 16..23) makes a run: all three reach the store as one.
+            state.Apply(3, Mixed(3, "alpha"));
+            state.WaitForIndexRun();
+            Assert.Equal(24UL, Indexed(store));
+            Assert.Equal(24, store.Scan([StateKeys.DigestIndex], [StateKeys.DigestIndex + 1]).Count());
+            Assert.Equal(BitConverter.GetBytes(9UL).Reverse(), store.Get(StateKeys.DigestKey(Digest(999), "alpha")));
+            Assert.Equal(BitConverter.GetBytes(19UL).Reverse(), store.Get(StateKeys.DigestKey(Digest(999), "beta")));
+            Assert.Equal(BitConverter.GetBytes(6UL).Reverse(), store.Get(StateKeys.DigestKey(Twin(1, 1), "alpha")));
+            Assert.Equal(BitConverter.GetBytes(16UL).Reverse(), store.Get(StateKeys.DigestKey(Twin(1, 2), "beta")));
+            Assert.Equal(BitConverter.GetBytes(18UL).Reverse(), store.Get(StateKeys.DigestKey(Twin(1, 102), "beta")));
+            Assert.Null(store.Get(StateKeys.DigestKey(Twin(1, 3), "alpha")));
+
+            state.Apply(4, Mixed(4, "gamma"));
+            state.WriteDigestIndex();
+            Assert.Equal(39UL, Indexed(store));
+            Assert.Equal(39, store.Scan([StateKeys.DigestIndex], [StateKeys.DigestIndex + 1]).Count());
+            for (var batch = 1; batch <= 4; batch++)
+            {
+                var issuer = batch switch { 1 or 3 => "alpha", 2 => "beta", _ => "gamma" };
+                // Batch 3 adds nine leaves: alpha anchored digest 999 in batch 1.
+                var first = batch == 4 ? 29UL : (ulong)((batch - 1) * 10);
+                Assert.True(state.TryFindLeaf(Twin(2, batch), issuer, out var twin));
+                Assert.Equal(first + 7, twin);
+                Assert.True(state.TryFindLeaf(Digest(batch * 10), issuer, out var leaf));
+                Assert.Equal(first, leaf);
+            }
+
+            Assert.True(state.TryFindLeaf(Digest(999), null, out var lowest));
+            Assert.Equal(9UL, lowest);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void A_reopen_with_closed_generations_not_yet_written_finds_every_leaf_and_writes_them_later()
+    {
+        var folder = Path.Combine(Path.GetTempPath(), "ledger-tail-tests-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            using (var store = RocksDbKeyValueStore.Open(folder, families: StateKeys.StoreFamilies))
+            {
+                // Three closed generations of ten and four open entries: a run takes four, so none is written.
+                var state = new LedgerState(store, digestIndexRun: 10, digestIndexRunsPerWrite: 4);
+                for (var batch = 1; batch <= 17; batch++)
+                {
+                    state.Apply((ulong)batch, BatchOf("alpha", batch, [batch * 2, (batch * 2) + 1]));
+                }
+
+                state.WaitForIndexRun();
+                Assert.Equal(0UL, Indexed(store));
+            }
+
+            using var reopened = RocksDbKeyValueStore.Open(folder, families: StateKeys.StoreFamilies);
+            var again = new LedgerState(reopened, digestFilterBitsLog2: 16, digestIndexRun: 10, digestIndexRunsPerWrite: 4);
+            Assert.Equal(34L, again.PopulateDigestFilter());
+            for (var d = 2; d < 36; d++)
+            {
+                Assert.True(again.TryFindLeaf(Digest(d), "alpha", out var leaf));
+                Assert.Equal((ulong)(d - 2), leaf);
+            }
+
+            // The loaded entries came back as three closed generations: six more entries close a fourth, and the run goes.
+            again.Apply(18, BatchOf("alpha", 18, Enumerable.Range(100, 6)));
+            again.WaitForIndexRun();
+            Assert.Equal(40UL, Indexed(reopened));
+            Assert.Equal(40, reopened.Scan([StateKeys.DigestIndex], [StateKeys.DigestIndex + 1]).Count());
         }
         finally
         {
@@ -205,7 +311,7 @@ public sealed class DigestIndexTailTests
     public async Task Readers_never_miss_an_applied_digest_while_runs_move_to_the_store()
     {
         using var store = new InMemoryKeyValueStore();
-        var state = new LedgerState(store, digestIndexRun: 32);
+        var state = new LedgerState(store, digestIndexRun: 32, digestIndexRunsPerWrite: 1);
         const int Batches = 400;
         const int PerBatch = 20;
         var applied = 0;
@@ -249,8 +355,9 @@ public sealed class DigestIndexTailTests
         Assert.Equal(0L, Interlocked.Read(ref misses));
         Assert.True(Interlocked.Read(ref lookups) > 0);
 
-        // Runs moved entries to the store during apply: the tail never holds four runs' worth after an apply.
-        Assert.True(Indexed(store) > (ulong)(Batches * PerBatch) - (LedgerState.DigestIndexTailRunsMax * 32));
+        // Runs moved entries to the store during apply: after an apply the tail holds fewer closed
+        // generations than a run plus DigestIndexTailRunsMax (each under 32 + PerBatch entries), and the open one.
+        Assert.True(Indexed(store) >= (ulong)(Batches * PerBatch) - (((1 + LedgerState.DigestIndexTailRunsMax) * (32 + PerBatch)) + 32));
     }
 
     [Fact]
@@ -258,7 +365,7 @@ public sealed class DigestIndexTailTests
     {
         using var inner = new InMemoryKeyValueStore();
         var store = new RefusingStore(inner);
-        var state = new LedgerState(store, digestIndexRun: 8);
+        var state = new LedgerState(store, digestIndexRun: 8, digestIndexRunsPerWrite: 1);
         store.RefuseRuns = true;
         state.Apply(1, BatchOf("alpha", 1, Enumerable.Range(0, 10)));
         state.WaitForIndexRun();
@@ -277,7 +384,7 @@ public sealed class DigestIndexTailTests
     {
         using var inner = new InMemoryKeyValueStore();
         var store = new RefusingStore(inner);
-        var state = new LedgerState(store, digestIndexRun: 10);
+        var state = new LedgerState(store, digestIndexRun: 10, digestIndexRunsPerWrite: 1);
         store.HoldRuns.Reset();
 
         // The first run (10 entries) is held; the tail may then grow to 4 runs before apply waits.
@@ -297,7 +404,7 @@ public sealed class DigestIndexTailTests
         Assert.Equal(50UL, Indexed(inner));
     }
 
-    /// <summary>A store whose digest index runs (the writes carrying the indexed position) can be held or refused.</summary>
+    /// <summary>A store whose digest index runs (the only writes of digest index keys) can be held or refused.</summary>
     private sealed class RefusingStore(InMemoryKeyValueStore inner) : IKeyValueStore
     {
         public bool RefuseRuns { get; set; }
@@ -311,7 +418,7 @@ public sealed class DigestIndexTailTests
         public void Write(IKeyValueBatch batch, bool sync)
         {
             var watch = (RunWatch)batch;
-            if (watch.IsRun && watch.Count > 1)
+            if (watch.IsRun)
             {
                 HoldRuns.Wait(TimeSpan.FromSeconds(60));
                 if (RefuseRuns)
@@ -338,7 +445,7 @@ public sealed class DigestIndexTailTests
 
             public void Put(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
             {
-                IsRun |= key.SequenceEqual(StateKeys.IndexedKey);
+                IsRun |= key[0] == StateKeys.DigestIndex;
                 inner.Put(key, value);
             }
 

@@ -11,31 +11,55 @@ namespace Ledger.Node.State;
 /// <summary>
 /// The newest part of the digest index, held in memory: the entries of leaves applied since the
 /// store's index was last written. <see cref="LedgerState"/> writes them to the store in long runs
-/// in key order (<see cref="Seal"/>, <see cref="WriteSealed"/>, <see cref="Written"/>), because
-/// RocksDB inserts such a run of random keys several times faster than the few hundred keys of
-/// one batch: with the memtable holding hundreds of thousands of keys, each key of a small batch
-/// is a search from the top of the skip list, while the next key of a long sorted run is a few
-/// steps from the last.
+/// in key order (<see cref="Seal"/>, <see cref="WriteSealed"/>, <see cref="Written"/>): the store
+/// takes such a run as one table file of its own (<see cref="IKeyValueStore.CreateSortedRun"/>),
+/// where random keys inserted one by one would each be a search among every key already buffered.
 /// <para>
-/// Two generations: the open one, which apply adds to, and at most one sealed one, being written.
-/// Apply is the only writer; readers on other threads take the lock. An entry leaves the tail only
-/// after the store holds it, so a reader that looks here first and then in the store never misses
-/// an applied digest.
+/// Generations: the open one, which apply adds to, and the sealed ones, each closed at a bounded
+/// size so that the open one's map stays small enough for the processor's caches; a run merges
+/// several sealed generations. Apply is the only writer; readers on other threads take the lock.
+/// An entry leaves the tail only after the store holds it, so a reader that looks here first and
+/// then in the store never misses an applied digest.
 /// </para>
 /// </summary>
 internal sealed class DigestIndexTail
 {
+    /// <summary>Emptied generations kept for reuse, at most.</summary>
+    private const int SparesMax = 32;
+
     private readonly Lock _lock = new();
-    private Generation _open = new();
-    private Generation? _sealed;
-    private Generation? _spare;
+    private readonly List<Generation> _sealed = [];
+    private readonly Stack<Generation> _spares = new();
+    private readonly int _generationSize;
+    private Generation _open;
+
+    /// <param name="generationSize">Entries at which <see cref="Add"/> closes the open generation.</param>
+    public DigestIndexTail(int generationSize)
+    {
+        Invariant.Check(generationSize > 0);
+        _generationSize = generationSize;
+        _open = new Generation(generationSize);
+    }
 
     /// <summary>Entries in the open generation (read by apply, the only writer).</summary>
     public int OpenCount => _open.Count;
 
+    /// <summary>Sealed generations not yet written, those being written included.</summary>
+    public int SealedCount
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _sealed.Count;
+            }
+        }
+    }
+
     /// <summary>
-    /// Adds the entries of applied leaves, in increasing leaf index order. A digest the same issuer
-    /// already has here keeps its leaf.
+    /// Adds the entries of applied leaves, in increasing leaf index order, closing the open
+    /// generation whenever it reaches its size (it then covers the tree up to the leaf of its last
+    /// entry). A digest the same issuer already has in the open generation keeps its leaf.
     /// </summary>
     public void Add(IReadOnlyList<TailEntry> entries)
     {
@@ -44,6 +68,10 @@ internal sealed class DigestIndexTail
             foreach (var entry in entries)
             {
                 _open.Add(DigestValue.Of(entry.Digest), entry.Issuer, entry.LeafIndex);
+                if (_open.Count == _generationSize)
+                {
+                    SealLocked(entry.LeafIndex + 1);
+                }
             }
         }
     }
@@ -54,8 +82,20 @@ internal sealed class DigestIndexTail
         var value = DigestValue.Of(digest);
         lock (_lock)
         {
-            return _open.TryGet(value, issuer, out leafIndex)
-                || (_sealed is not null && _sealed.TryGet(value, issuer, out leafIndex));
+            if (_open.TryGet(value, issuer, out leafIndex))
+            {
+                return true;
+            }
+
+            foreach (var generation in _sealed)
+            {
+                if (generation.TryGet(value, issuer, out leafIndex))
+                {
+                    return true;
+                }
+            }
+
+            return false;
         }
     }
 
@@ -65,9 +105,16 @@ internal sealed class DigestIndexTail
         var value = DigestValue.Of(digest);
         lock (_lock)
         {
-            // The sealed generation holds the older, hence lower, leaves.
-            return (_sealed is not null && _sealed.TryGet(value, issuer: null, out leafIndex))
-                || _open.TryGet(value, issuer: null, out leafIndex);
+            // Sealed generations hold older, hence lower, leaves than later ones and the open one.
+            foreach (var generation in _sealed)
+            {
+                if (generation.TryGet(value, issuer: null, out leafIndex))
+                {
+                    return true;
+                }
+            }
+
+            return _open.TryGet(value, issuer: null, out leafIndex);
         }
     }
 
@@ -78,11 +125,11 @@ internal sealed class DigestIndexTail
         lock (_lock)
         {
             var count = 0;
-            foreach (var generation in (Generation?[])[_sealed, _open])
+            foreach (var generation in _sealed.Append(_open))
             {
-                for (var i = 0; i < (generation?.Count ?? 0); i++)
+                for (var i = 0; i < generation.Count; i++)
                 {
-                    visit(generation!.Slots[i].WriteKey(key));
+                    visit(generation.Slots[i].WriteKey(key));
                     count++;
                 }
             }
@@ -94,46 +141,85 @@ internal sealed class DigestIndexTail
     private const int DigestKeyBytesMax = 1 + Leaf.DigestLength + Names.LengthMax;
 
     /// <summary>
-    /// Closes the open generation for writing (<see cref="WriteSealed"/>); its entries stay readable
-    /// here until <see cref="Written"/>. Only one sealed generation at a time.
+    /// Closes the open generation before it is full (for a stop): later entries go to a new one,
+    /// and its entries stay readable here until <see cref="Written"/>. <paramref name="treeSize"/>:
+    /// the tree size it covers, every leaf below it having its entry in this generation or an
+    /// earlier one.
     /// </summary>
-    public void Seal()
+    public void Seal(ulong treeSize)
     {
         lock (_lock)
         {
-            Invariant.Check(_sealed is null);
-            _sealed = _open;
-            _open = _spare ?? new Generation();
-            _spare = null;
+            SealLocked(treeSize);
+        }
+    }
+
+    private void SealLocked(ulong treeSize)
+    {
+        _open.SealedAtTreeSize = treeSize;
+        _sealed.Add(_open);
+        _open = _spares.TryPop(out var spare) ? spare : new Generation(_generationSize);
+    }
+
+    /// <summary>The tree size the first <paramref name="count"/> sealed generations cover (<see cref="Seal"/>).</summary>
+    public ulong SealedTreeSize(int count)
+    {
+        lock (_lock)
+        {
+            return _sealed[count - 1].SealedAtTreeSize;
         }
     }
 
     /// <summary>
-    /// Stages the sealed generation's entries (value: u64 leaf index) in the order of their keys'
-    /// first eight digest bytes: sorted enough for RocksDB's sequential insert path, and a sort of
-    /// numbers rather than byte strings. The order is only for speed; every key is distinct.
+    /// Stages the entries (value: u64 leaf index) of the first <paramref name="count"/> sealed
+    /// generations in key order: sorted by the first eight digest bytes (a sort of numbers rather
+    /// than byte strings), then, among the rare keys that share those, by the rest of the key. Every
+    /// key is distinct: each generation holds a digest once per issuer, and a digest an issuer has
+    /// already anchored gets no new leaf.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public void WriteSealed(IKeyValueBatch write)
+    public void WriteSealed(ISortedRunWriter write, int count)
     {
-        var run = _sealed;
-        Invariant.Check(run is not null);
-        var prefixes = ArrayPool<ulong>.Shared.Rent(run.Count);
-        var order = ArrayPool<int>.Shared.Rent(run.Count);
+        Generation[] runs;
+        lock (_lock)
+        {
+            Invariant.Check(count > 0 && count <= _sealed.Count);
+            runs = _sealed.Take(count).ToArray();
+        }
+
+        var total = runs.Sum(run => run.Count);
+        var prefixes = ArrayPool<ulong>.Shared.Rent(total);
+        var order = ArrayPool<long>.Shared.Rent(total);
         try
         {
-            for (var i = 0; i < run.Count; i++)
+            var at = 0;
+            for (var r = 0; r < runs.Length; r++)
             {
-                prefixes[i] = run.Slots[i].Digest.A;
-                order[i] = i;
+                for (var i = 0; i < runs[r].Count; i++, at++)
+                {
+                    prefixes[at] = runs[r].Slots[i].Digest.A;
+                    order[at] = ((long)r << 32) | (uint)i;
+                }
             }
 
-            Array.Sort(prefixes, order, 0, run.Count);
+            Array.Sort(prefixes, order, 0, total);
+            for (int start = 0, end; start < total; start = end)
+            {
+                for (end = start + 1; end < total && prefixes[end] == prefixes[start]; end++)
+                {
+                }
+
+                if (end - start > 1)
+                {
+                    Array.Sort(order, start, end - start, Comparer<long>.Create((x, y) => CompareKeys(SlotOf(runs, x), SlotOf(runs, y))));
+                }
+            }
+
             Span<byte> key = stackalloc byte[DigestKeyBytesMax];
             Span<byte> value = stackalloc byte[8];
-            for (var i = 0; i < run.Count; i++)
+            for (var i = 0; i < total; i++)
             {
-                ref readonly var slot = ref run.Slots[order[i]];
+                ref readonly var slot = ref SlotOf(runs, order[i]);
                 BinaryPrimitives.WriteUInt64BigEndian(value, slot.LeafIndex);
                 write.Put(slot.WriteKey(key), value);
             }
@@ -141,20 +227,36 @@ internal sealed class DigestIndexTail
         finally
         {
             ArrayPool<ulong>.Shared.Return(prefixes);
-            ArrayPool<int>.Shared.Return(order);
+            ArrayPool<long>.Shared.Return(order);
         }
     }
 
-    /// <summary>The sealed generation is in the store: drop it (its memory is kept for a later generation).</summary>
-    public void Written()
+    private static ref readonly Slot SlotOf(Generation[] runs, long where) => ref runs[(int)(where >> 32)].Slots[(int)(uint)where];
+
+    /// <summary>The first <paramref name="count"/> sealed generations are in the store: drop them (their memory is kept for later generations).</summary>
+    public void Written(int count)
     {
         lock (_lock)
         {
-            Invariant.Check(_sealed is not null);
-            _sealed.Clear();
-            _spare = _sealed;
-            _sealed = null;
+            Invariant.Check(count > 0 && count <= _sealed.Count);
+            foreach (var generation in _sealed.Take(count))
+            {
+                generation.Clear();
+                if (_spares.Count < SparesMax)
+                {
+                    _spares.Push(generation);
+                }
+            }
+
+            _sealed.RemoveRange(0, count);
         }
+    }
+
+    /// <summary>Orders two entries as their digest keys order: digest bytes, then issuer name (ASCII, so ordinal).</summary>
+    private static int CompareKeys(in Slot x, in Slot y)
+    {
+        var byDigest = x.Digest.CompareTo(y.Digest);
+        return byDigest != 0 ? byDigest : string.CompareOrdinal(x.Issuer, y.Issuer);
     }
 
     /// <summary>
@@ -163,13 +265,16 @@ internal sealed class DigestIndexTail
     /// digest alone. Entries are values in arrays, not objects, so that the garbage collector has
     /// nothing to trace in them however many the tail holds.
     /// </summary>
-    private sealed class Generation
+    private sealed class Generation(int capacity)
     {
-        private readonly Dictionary<DigestValue, int> _firstByDigest = new(DigestValueComparer.Instance);
+        private readonly Dictionary<DigestValue, int> _firstByDigest = new(capacity, DigestValueComparer.Instance);
 
-        public Slot[] Slots { get; private set; } = new Slot[1024];
+        public Slot[] Slots { get; private set; } = new Slot[capacity];
 
         public int Count { get; private set; }
+
+        /// <summary>Once sealed, the tree size it covers (<see cref="Seal"/>).</summary>
+        public ulong SealedAtTreeSize { get; set; }
 
         public void Add(DigestValue digest, string issuer, ulong leafIndex)
         {
@@ -251,9 +356,17 @@ internal sealed class DigestIndexTail
         }
     }
 
-    /// <summary>A digest as four big-endian words: equal digests, equal values; the first word orders like the bytes.</summary>
-    private readonly record struct DigestValue(ulong A, ulong B, ulong C, ulong D)
+    /// <summary>A digest as four big-endian words: equal digests, equal values; compared word by word, as the bytes compare.</summary>
+    private readonly record struct DigestValue(ulong A, ulong B, ulong C, ulong D) : IComparable<DigestValue>
     {
+        public int CompareTo(DigestValue other)
+        {
+            var result = A.CompareTo(other.A);
+            result = result != 0 ? result : B.CompareTo(other.B);
+            result = result != 0 ? result : C.CompareTo(other.C);
+            return result != 0 ? result : D.CompareTo(other.D);
+        }
+
         public static DigestValue Of(ReadOnlySpan<byte> digest)
         {
             Invariant.Check(digest.Length == Leaf.DigestLength);

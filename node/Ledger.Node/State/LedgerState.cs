@@ -21,17 +21,22 @@ internal sealed class LedgerState
     private readonly TileTree _tree;
     public const int NonceDeletesPerWriteMax = 100_000;
     private readonly DigestFilter _filter;
-    private readonly DigestIndexTail _tail = new();
-    private readonly int _indexRun;
+    private readonly DigestIndexTail _tail;
+    private readonly int _runsPerWrite;
     private Task? _indexWrite;
     private AppliedPosition _applied;
 
-    public LedgerState(IKeyValueStore store, int digestFilterBitsLog2 = DigestFilter.BitsLog2Default, int digestIndexRun = DigestIndexRunDefault)
+    public LedgerState(
+        IKeyValueStore store,
+        int digestFilterBitsLog2 = DigestFilter.BitsLog2Default,
+        int digestIndexRun = DigestIndexRunDefault,
+        int digestIndexRunsPerWrite = DigestIndexRunsPerWriteDefault)
     {
-        Invariant.Check(digestIndexRun > 0);
+        Invariant.Check(digestIndexRun > 0 && digestIndexRunsPerWrite > 0);
+        _runsPerWrite = digestIndexRunsPerWrite;
         _store = store;
         _filter = new DigestFilter(digestFilterBitsLog2);
-        _indexRun = digestIndexRun;
+        _tail = new DigestIndexTail(digestIndexRun);
         _tree = new TileTree(store);
         var applied = store.Get(StateKeys.AppliedKey);
         _applied = applied is null ? AppliedPosition.Start : AppliedPosition.Decode(applied);
@@ -40,15 +45,23 @@ internal sealed class LedgerState
     }
 
     /// <summary>
-    /// Digest index entries written to the store at once: apply keeps the entries of new leaves in
-    /// memory (<see cref="DigestIndexTail"/>) and writes them, sorted, in the background once this
-    /// many have gathered. 65,536 entries take about 7 MB of memory.
+    /// Digest index entries per generation of the tail (<see cref="DigestIndexTail"/>): apply keeps
+    /// the entries of new leaves in memory and closes the generation it adds to at this many, so
+    /// that the map it inserts into stays small (about 5 MB). About 7 MB of memory per generation.
     /// </summary>
     public const int DigestIndexRunDefault = 65_536;
 
     /// <summary>
-    /// Apply waits for the run being written once the entries gathered since reach this many runs,
-    /// so that the memory held stays bounded when writing falls behind.
+    /// Closed generations written to the store at once, in the background, as one sorted run (one
+    /// table file of about a million keys). Measured with `cpu-cost apply`: apply's CPU per digest,
+    /// RocksDB's background work included, 5.7 µs at 14 M digests against 6.8 µs when each
+    /// generation went to the store alone, through RocksDB's memtable (docs/storage.md).
+    /// </summary>
+    public const int DigestIndexRunsPerWriteDefault = 16;
+
+    /// <summary>
+    /// Apply waits for the run being written once this many more closed generations than a run
+    /// takes have gathered, so that the memory held stays bounded when writing falls behind.
     /// </summary>
     public const int DigestIndexTailRunsMax = 4;
 
@@ -107,7 +120,7 @@ internal sealed class LedgerState
 
         Invariant.Check(_tree.Size == next.TreeSize);
         Volatile.Write(ref _applied, next);
-        MaybeWriteIndexRun(next.TreeSize);
+        MaybeWriteIndexRun();
         return outcomes.Select(outcome => outcome with { TreeSize = next.TreeSize }).ToArray();
     }
 
@@ -121,8 +134,12 @@ internal sealed class LedgerState
         WaitForIndexRun(rethrow: true);
         if (_tail.OpenCount > 0)
         {
-            _tail.Seal();
-            WriteIndexRun(TreeSize);
+            _tail.Seal(TreeSize);
+        }
+
+        if (_tail.SealedCount > 0)
+        {
+            WriteIndexRun(_tail.SealedCount);
         }
     }
 
@@ -154,20 +171,15 @@ internal sealed class LedgerState
     }
 
     /// <summary>
-    /// Starts writing the open tail to the store once it holds a run's worth of entries and no run
-    /// is being written; waits for the running one only when the tail has grown to
-    /// <see cref="DigestIndexTailRunsMax"/> runs.
+    /// Starts writing the tail's closed generations to the store once they make a run and no run is
+    /// being written; waits for the running one only when <see cref="DigestIndexTailRunsMax"/> more
+    /// generations than a run takes have gathered.
     /// </summary>
-    private void MaybeWriteIndexRun(ulong treeSize)
+    private void MaybeWriteIndexRun()
     {
-        if (_tail.OpenCount < _indexRun)
-        {
-            return;
-        }
-
         if (_indexWrite is not null)
         {
-            if (!_indexWrite.IsCompleted && _tail.OpenCount < (long)_indexRun * DigestIndexTailRunsMax)
+            if (!_indexWrite.IsCompleted && _tail.SealedCount < _runsPerWrite + DigestIndexTailRunsMax)
             {
                 return;
             }
@@ -175,24 +187,34 @@ internal sealed class LedgerState
             WaitForIndexRun(rethrow: true);
         }
 
-        _tail.Seal();
-        _indexWrite = Task.Run(() => WriteIndexRun(treeSize));
+        var sealedCount = _tail.SealedCount;
+        if (sealedCount >= _runsPerWrite)
+        {
+            _indexWrite = Task.Run(() => WriteIndexRun(sealedCount));
+        }
     }
 
     /// <summary>
-    /// Writes a sealed run and, in the same atomic write, the tree size below which the store now
-    /// holds every entry; then drops the run from the tail.
+    /// Writes the first <paramref name="generations"/> closed generations of the tail as one sorted
+    /// run, then the tree size below which the store now holds every entry, then drops them from
+    /// the tail. A stop between the two writes leaves entries the store holds in the tail's range:
+    /// the next open loads them again and a later run writes them again, with the same values.
     /// </summary>
-    private void WriteIndexRun(ulong indexedSize)
+    private void WriteIndexRun(int generations)
     {
+        using (var run = _store.CreateSortedRun())
+        {
+            _tail.WriteSealed(run, generations);
+            run.Commit();
+        }
+
         using (var write = _store.CreateBatch())
         {
-            _tail.WriteSealed(write);
-            write.Put(StateKeys.IndexedKey, StateKeys.EncodeIndex(indexedSize));
+            write.Put(StateKeys.IndexedKey, StateKeys.EncodeIndex(_tail.SealedTreeSize(generations)));
             _store.Write(write, sync: false);
         }
 
-        _tail.Written();
+        _tail.Written(generations);
     }
 
     /// <summary>
@@ -203,6 +225,7 @@ internal sealed class LedgerState
     /// </summary>
     private void LoadTail()
     {
+        const int LoadChunk = 4_096;
         ulong indexed;
         if (_store.Get(StateKeys.IndexedKey) is { } value)
         {
@@ -224,6 +247,11 @@ internal sealed class LedgerState
             if (leaf!.Kind == LeafKind.Anchor)
             {
                 entries.Add(new TailEntry(leaf.Digest, leaf.Issuer, StateKeys.ParseIndexKey(key)));
+                if (entries.Count == LoadChunk)
+                {
+                    _tail.Add(entries);
+                    entries.Clear();
+                }
             }
         }
 
