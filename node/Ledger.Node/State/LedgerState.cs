@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Ledger.Node.Checkpoints;
 using Ledger.Node.Sequencing;
@@ -223,6 +224,7 @@ internal sealed class LedgerState
     /// was written before the tail existed and holds every entry; the position is recorded now,
     /// ahead of any apply, so that a later open cannot mistake entries left in the tail for stored.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs once, over up to 1.4 M leaves: no time in unoptimized code
     private void LoadTail()
     {
         const int LoadChunk = 4_096;
