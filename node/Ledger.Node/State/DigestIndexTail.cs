@@ -172,10 +172,10 @@ internal sealed class DigestIndexTail
 
     /// <summary>
     /// Stages the entries (value: u64 leaf index) of the first <paramref name="count"/> sealed
-    /// generations in key order: sorted by the first eight digest bytes (a sort of numbers rather
-    /// than byte strings), then, among the rare keys that share those, by the rest of the key. Every
-    /// key is distinct: each generation holds a digest once per issuer, and a digest an issuer has
-    /// already anchored gets no new leaf.
+    /// generations in key order: each generation sorted on its own (its entries fit the
+    /// processor's caches), then the sorted generations merged. Every key is distinct: each
+    /// generation holds a digest once per issuer, and a digest an issuer has already anchored gets
+    /// no new leaf.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void WriteSealed(ISortedRunWriter write, int count)
@@ -187,51 +187,125 @@ internal sealed class DigestIndexTail
             runs = _sealed.Take(count).ToArray();
         }
 
-        var total = runs.Sum(run => run.Count);
-        var prefixes = ArrayPool<ulong>.Shared.Rent(total);
-        var order = ArrayPool<long>.Shared.Rent(total);
+        var sorted = new Slot[runs.Length][];
+        var positions = new int[runs.Length];
         try
         {
-            var at = 0;
             for (var r = 0; r < runs.Length; r++)
             {
-                for (var i = 0; i < runs[r].Count; i++, at++)
-                {
-                    prefixes[at] = runs[r].Slots[i].Digest.A;
-                    order[at] = ((long)r << 32) | (uint)i;
-                }
+                sorted[r] = Sorted(runs[r]);
             }
 
-            Array.Sort(prefixes, order, 0, total);
-            for (int start = 0, end; start < total; start = end)
+            Span<byte> key = stackalloc byte[DigestKeyBytesMax];
+            Span<byte> value = stackalloc byte[8];
+            var issuerBytes = new IssuerBytes();
+            while (true)
             {
-                for (end = start + 1; end < total && prefixes[end] == prefixes[start]; end++)
+                // The smallest head: the fewer than thirty generations of a run make a linear scan cheap.
+                var best = -1;
+                for (var r = 0; r < runs.Length; r++)
+                {
+                    if (positions[r] < runs[r].Count
+                        && (best < 0 || CompareKeys(sorted[r][positions[r]], sorted[best][positions[best]]) < 0))
+                    {
+                        best = r;
+                    }
+                }
+
+                if (best < 0)
+                {
+                    break;
+                }
+
+                ref readonly var slot = ref sorted[best][positions[best]++];
+                BinaryPrimitives.WriteUInt64BigEndian(value, slot.LeafIndex);
+                write.Put(slot.WriteKey(key, issuerBytes.Of(slot.Issuer)), value);
+            }
+        }
+        finally
+        {
+            foreach (var run in sorted)
+            {
+                if (run is not null)
+                {
+                    ArrayPool<Slot>.Shared.Return(run, clearArray: true);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// A copy of <paramref name="run"/>'s entries in key order, in an array from the shared pool:
+    /// sorted by the first eight digest bytes (a sort of numbers, not of the entries), then, among
+    /// the rare entries that share those, by the rest of the key; then copied in that order, so
+    /// that the merge reads each generation in order rather than one entry here and one there
+    /// across all of them.
+    /// </summary>
+    private static Slot[] Sorted(Generation run)
+    {
+        var prefixes = ArrayPool<ulong>.Shared.Rent(run.Count);
+        var order = ArrayPool<int>.Shared.Rent(run.Count);
+        try
+        {
+            for (var i = 0; i < run.Count; i++)
+            {
+                prefixes[i] = run.Slots[i].Digest.A;
+                order[i] = i;
+            }
+
+            Array.Sort(prefixes, order, 0, run.Count);
+            for (int start = 0, end; start < run.Count; start = end)
+            {
+                for (end = start + 1; end < run.Count && prefixes[end] == prefixes[start]; end++)
                 {
                 }
 
                 if (end - start > 1)
                 {
-                    Array.Sort(order, start, end - start, Comparer<long>.Create((x, y) => CompareKeys(SlotOf(runs, x), SlotOf(runs, y))));
+                    var slots = run.Slots;
+                    Array.Sort(order, start, end - start, Comparer<int>.Create((x, y) => CompareKeys(slots[x], slots[y])));
                 }
             }
 
-            Span<byte> key = stackalloc byte[DigestKeyBytesMax];
-            Span<byte> value = stackalloc byte[8];
-            for (var i = 0; i < total; i++)
+            var copy = ArrayPool<Slot>.Shared.Rent(run.Count);
+            for (var i = 0; i < run.Count; i++)
             {
-                ref readonly var slot = ref SlotOf(runs, order[i]);
-                BinaryPrimitives.WriteUInt64BigEndian(value, slot.LeafIndex);
-                write.Put(slot.WriteKey(key), value);
+                copy[i] = run.Slots[order[i]];
             }
+
+            return copy;
         }
         finally
         {
             ArrayPool<ulong>.Shared.Return(prefixes);
-            ArrayPool<long>.Shared.Return(order);
+            ArrayPool<int>.Shared.Return(order);
         }
     }
 
-    private static ref readonly Slot SlotOf(Generation[] runs, long where) => ref runs[(int)(where >> 32)].Slots[(int)(uint)where];
+    /// <summary>The ASCII bytes of the issuer names met, kept for the run (a run has few issuers and many entries each).</summary>
+    private sealed class IssuerBytes
+    {
+        private readonly Dictionary<string, byte[]> _known = new(StringComparer.Ordinal);
+        private string? _last;
+        private byte[] _lastBytes = [];
+
+        public ReadOnlySpan<byte> Of(string issuer)
+        {
+            if (!ReferenceEquals(issuer, _last))
+            {
+                if (!_known.TryGetValue(issuer, out var bytes))
+                {
+                    bytes = Encoding.ASCII.GetBytes(issuer);
+                    _known[issuer] = bytes;
+                }
+
+                _last = issuer;
+                _lastBytes = bytes;
+            }
+
+            return _lastBytes;
+        }
+    }
 
     /// <summary>The first <paramref name="count"/> sealed generations are in the store: drop them (their memory is kept for later generations).</summary>
     public void Written(int count)
@@ -255,6 +329,11 @@ internal sealed class DigestIndexTail
     /// <summary>Orders two entries as their digest keys order: digest bytes, then issuer name (ASCII, so ordinal).</summary>
     private static int CompareKeys(in Slot x, in Slot y)
     {
+        if (x.Digest.A != y.Digest.A)
+        {
+            return x.Digest.A < y.Digest.A ? -1 : 1;
+        }
+
         var byDigest = x.Digest.CompareTo(y.Digest);
         return byDigest != 0 ? byDigest : string.CompareOrdinal(x.Issuer, y.Issuer);
     }
@@ -353,6 +432,15 @@ internal sealed class DigestIndexTail
             Digest.CopyTo(buffer[1..]);
             var issuerBytes = Encoding.ASCII.GetBytes(Issuer, buffer[(1 + Leaf.DigestLength)..]);
             return buffer[..(1 + Leaf.DigestLength + issuerBytes)];
+        }
+
+        /// <summary>As <see cref="WriteKey(Span{byte})"/>, with the issuer's name already in ASCII.</summary>
+        public readonly ReadOnlySpan<byte> WriteKey(Span<byte> buffer, ReadOnlySpan<byte> issuerAscii)
+        {
+            buffer[0] = StateKeys.DigestIndex;
+            Digest.CopyTo(buffer[1..]);
+            issuerAscii.CopyTo(buffer[(1 + Leaf.DigestLength)..]);
+            return buffer[..(1 + Leaf.DigestLength + issuerAscii.Length)];
         }
     }
 
