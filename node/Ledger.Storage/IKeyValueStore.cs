@@ -56,7 +56,10 @@ public interface ISortedRunWriter : IDisposable
     /// <summary>Pairs staged so far.</summary>
     int Count { get; }
 
-    /// <summary>Makes every staged pair visible at once, durably. Once only.</summary>
+    /// <summary>
+    /// Makes every staged pair visible at once, durably, and not before every write made to the
+    /// store before the call is durable too (as with a synced write). Once only.
+    /// </summary>
     void Commit();
 }
 

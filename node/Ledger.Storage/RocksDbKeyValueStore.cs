@@ -357,6 +357,9 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
         }
     }
 
+    /// <summary>A key never written, deleted in the default family by a synced write before a run is ingested.</summary>
+    private static readonly byte[] SyncBarrierKey = [0x00];
+
     private sealed class SortedRun(RocksDbKeyValueStore owner) : ISortedRunWriter
     {
         private readonly SortedRunOrder _order = new();
@@ -404,6 +407,16 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
                 _writer.Finish();
                 _writer.Dispose();
                 _writer = null;
+
+                // The run must not be on disk ahead of writes made before it that are not yet
+                // synced (an index entry of a leaf that a power loss would then take back): one
+                // synced write first, which syncs every earlier one with it.
+                using (var barrier = new WriteBatch())
+                {
+                    barrier.Delete(SyncBarrierKey);
+                    owner._database.Write(barrier, owner._syncedWrite);
+                }
+
                 owner._database.IngestExternalFiles([_file!], owner._ingest, _family);
             }
             catch (RocksDbException exception) when (IsCorruption(exception))
