@@ -65,7 +65,6 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
         families ??= [];
         KeyFamily.CheckDistinct(families);
         Directory.CreateDirectory(path);
-        DeleteUnfinishedRuns(path);
         var table = new BlockBasedTableOptions()
             .SetFilterPolicy(BloomFilterPolicy.Create(BloomBitsPerKey, false))
             .SetBlockCache(Cache.CreateLru(BlockCacheBytes))
@@ -93,6 +92,9 @@ public sealed class RocksDbKeyValueStore : IKeyValueStore
             var store = new RocksDbKeyValueStore(RocksDb.Open(options, path, columnFamilies), path, onCorruption, families, table);
             try
             {
+                // Only once the database is ours (RocksDB's lock): a second process opening the
+                // same folder by mistake must not delete the run another one is writing.
+                DeleteUnfinishedRuns(path);
                 store.MoveKeysIntoFamilies();
             }
             catch

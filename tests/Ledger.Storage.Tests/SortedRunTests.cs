@@ -136,6 +136,26 @@ public sealed class SortedRunTests
     }
 
     [Fact]
+    public void A_second_open_of_a_store_in_use_fails_and_leaves_the_run_being_written_alone()
+    {
+        var folder = Path.Combine(Path.GetTempPath(), "ledger-storage-tests", Guid.NewGuid().ToString("N"));
+        try
+        {
+            using var store = RocksDbKeyValueStore.Open(folder, families: TestStore.Families);
+            using var run = store.CreateSortedRun();
+            run.Put(Key(0x01, 1), [1]);
+            Assert.ThrowsAny<Exception>(() => RocksDbKeyValueStore.Open(folder, families: TestStore.Families).Dispose());
+            Assert.Single(Directory.GetFiles(store.RunsFolder));
+            run.Commit();
+            Assert.Equal([1], store.Get(Key(0x01, 1)));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
     public void A_run_file_left_by_a_stop_before_its_commit_is_removed_at_open_and_never_read()
     {
         var folder = Path.Combine(Path.GetTempPath(), "ledger-storage-tests", Guid.NewGuid().ToString("N"));

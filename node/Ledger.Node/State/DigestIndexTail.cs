@@ -122,6 +122,7 @@ internal sealed class DigestIndexTail
     public int VisitKeys(KeyVisitor visit)
     {
         Span<byte> key = stackalloc byte[DigestKeyBytesMax];
+        var issuerBytes = new IssuerBytes();
         lock (_lock)
         {
             var count = 0;
@@ -129,7 +130,8 @@ internal sealed class DigestIndexTail
             {
                 for (var i = 0; i < generation.Count; i++)
                 {
-                    visit(generation.Slots[i].WriteKey(key));
+                    ref readonly var slot = ref generation.Slots[i];
+                    visit(slot.WriteKey(key, issuerBytes.Of(slot.Issuer)));
                     count++;
                 }
             }
@@ -282,7 +284,7 @@ internal sealed class DigestIndexTail
         }
     }
 
-    /// <summary>The ASCII bytes of the issuer names met, kept for the run (a run has few issuers and many entries each).</summary>
+    /// <summary>The ASCII bytes of the issuer names met, kept for one pass over the tail (few issuers, many entries each).</summary>
     private sealed class IssuerBytes
     {
         private readonly Dictionary<string, byte[]> _known = new(StringComparer.Ordinal);
@@ -425,16 +427,10 @@ internal sealed class DigestIndexTail
 
     private record struct Slot(DigestValue Digest, string Issuer, ulong LeafIndex, int Next)
     {
-        /// <summary>Writes the digest key (<see cref="StateKeys.DigestKey"/>) into <paramref name="buffer"/>; returns its part used.</summary>
-        public readonly ReadOnlySpan<byte> WriteKey(Span<byte> buffer)
-        {
-            buffer[0] = StateKeys.DigestIndex;
-            Digest.CopyTo(buffer[1..]);
-            var issuerBytes = Encoding.ASCII.GetBytes(Issuer, buffer[(1 + Leaf.DigestLength)..]);
-            return buffer[..(1 + Leaf.DigestLength + issuerBytes)];
-        }
-
-        /// <summary>As <see cref="WriteKey(Span{byte})"/>, with the issuer's name already in ASCII.</summary>
+        /// <summary>
+        /// Writes the digest key (<see cref="StateKeys.DigestKey"/>) into <paramref name="buffer"/>,
+        /// given the issuer's name in ASCII; returns the part of the buffer used.
+        /// </summary>
         public readonly ReadOnlySpan<byte> WriteKey(Span<byte> buffer, ReadOnlySpan<byte> issuerAscii)
         {
             buffer[0] = StateKeys.DigestIndex;
