@@ -31,7 +31,7 @@ public sealed class DigestIndexTailTests
     public void Lookups_find_every_leaf_whether_its_entry_is_in_the_tail_or_in_the_store()
     {
         using var store = new InMemoryKeyValueStore();
-        var state = new LedgerState(store, digestIndexRun: 8, digestIndexRunsPerWrite: 1);
+        var state = new LedgerState(store, digestIndexGeneration: 8, digestIndexGenerationsPerRun: 1);
         ulong batch = 0;
 
         // "alpha" anchors 0..49 (leaves 0..49), all written to the store; then "beta" anchors
@@ -109,7 +109,7 @@ public sealed class DigestIndexTailTests
     public void Dedupe_meets_entries_in_the_tail_in_the_run_being_written_and_in_the_store()
     {
         using var store = new InMemoryKeyValueStore();
-        var state = new LedgerState(store, digestIndexRun: 16, digestIndexRunsPerWrite: 1);
+        var state = new LedgerState(store, digestIndexGeneration: 16, digestIndexGenerationsPerRun: 1);
         state.PopulateDigestFilter();
         ulong batch = 0;
         for (var from = 0; from < 100; from += 10)
@@ -137,7 +137,7 @@ public sealed class DigestIndexTailTests
                 // then a stop without writing them (as after kill -9). Waiting for each run before the
                 // next batch makes the runs fall the same way every time: a generation closes at 64
                 // entries and is a run of its own, so 192 are written and 8 are not.
-                var state = new LedgerState(store, digestIndexRun: 64, digestIndexRunsPerWrite: 1);
+                var state = new LedgerState(store, digestIndexGeneration: 64, digestIndexGenerationsPerRun: 1);
                 for (var batch = 1; batch <= 20; batch++)
                 {
                     state.Apply((ulong)batch, BatchOf("alpha", batch, Enumerable.Range((batch - 1) * 10, 10)));
@@ -149,7 +149,7 @@ public sealed class DigestIndexTailTests
             }
 
             using var reopened = RocksDbKeyValueStore.Open(folder, families: StateKeys.StoreFamilies);
-            var again = new LedgerState(reopened, digestFilterBitsLog2: 16, digestIndexRun: 64, digestIndexRunsPerWrite: 1);
+            var again = new LedgerState(reopened, digestFilterBitsLog2: 16, digestIndexGeneration: 64, digestIndexGenerationsPerRun: 1);
             Assert.Equal(200L, again.PopulateDigestFilter());
             for (var d = 0; d < 200; d++)
             {
@@ -188,7 +188,7 @@ public sealed class DigestIndexTailTests
         try
         {
             using var store = RocksDbKeyValueStore.Open(folder, families: StateKeys.StoreFamilies);
-            var state = new LedgerState(store, digestIndexRun: 8, digestIndexRunsPerWrite: 3);
+            var state = new LedgerState(store, digestIndexGeneration: 8, digestIndexGenerationsPerRun: 3);
             Assert.Equal(0UL, Indexed(store));
 
             // Generations of eight entries, batches of ten. Digests that share their first eight
@@ -247,7 +247,7 @@ public sealed class DigestIndexTailTests
             using (var store = RocksDbKeyValueStore.Open(folder, families: StateKeys.StoreFamilies))
             {
                 // Three closed generations of ten and four open entries: a run takes four, so none is written.
-                var state = new LedgerState(store, digestIndexRun: 10, digestIndexRunsPerWrite: 4);
+                var state = new LedgerState(store, digestIndexGeneration: 10, digestIndexGenerationsPerRun: 4);
                 for (var batch = 1; batch <= 17; batch++)
                 {
                     state.Apply((ulong)batch, BatchOf("alpha", batch, [batch * 2, (batch * 2) + 1]));
@@ -258,7 +258,7 @@ public sealed class DigestIndexTailTests
             }
 
             using var reopened = RocksDbKeyValueStore.Open(folder, families: StateKeys.StoreFamilies);
-            var again = new LedgerState(reopened, digestFilterBitsLog2: 16, digestIndexRun: 10, digestIndexRunsPerWrite: 4);
+            var again = new LedgerState(reopened, digestFilterBitsLog2: 16, digestIndexGeneration: 10, digestIndexGenerationsPerRun: 4);
             Assert.Equal(34L, again.PopulateDigestFilter());
             for (var d = 2; d < 36; d++)
             {
@@ -311,7 +311,7 @@ public sealed class DigestIndexTailTests
     public async Task Readers_never_miss_an_applied_digest_while_runs_move_to_the_store()
     {
         using var store = new InMemoryKeyValueStore();
-        var state = new LedgerState(store, digestIndexRun: 32, digestIndexRunsPerWrite: 1);
+        var state = new LedgerState(store, digestIndexGeneration: 32, digestIndexGenerationsPerRun: 1);
         const int Batches = 400;
         const int PerBatch = 20;
         var applied = 0;
@@ -356,8 +356,8 @@ public sealed class DigestIndexTailTests
         Assert.True(Interlocked.Read(ref lookups) > 0);
 
         // Runs moved entries to the store during apply: after an apply the tail holds fewer closed
-        // generations than a run plus DigestIndexTailRunsMax (each under 32 + PerBatch entries), and the open one.
-        Assert.True(Indexed(store) >= (ulong)(Batches * PerBatch) - (((1 + LedgerState.DigestIndexTailRunsMax) * (32 + PerBatch)) + 32));
+        // generations than a run plus DigestIndexGenerationsAheadMax (each under 32 + PerBatch entries), and the open one.
+        Assert.True(Indexed(store) >= (ulong)(Batches * PerBatch) - (((1 + LedgerState.DigestIndexGenerationsAheadMax) * (32 + PerBatch)) + 32));
     }
 
     [Fact]
@@ -365,7 +365,7 @@ public sealed class DigestIndexTailTests
     {
         using var inner = new InMemoryKeyValueStore();
         var store = new RefusingStore(inner);
-        var state = new LedgerState(store, digestIndexRun: 8, digestIndexRunsPerWrite: 1);
+        var state = new LedgerState(store, digestIndexGeneration: 8, digestIndexGenerationsPerRun: 1);
         store.RefuseRuns = true;
         state.Apply(1, BatchOf("alpha", 1, Enumerable.Range(0, 10)));
         state.WaitForIndexRun();
@@ -384,7 +384,7 @@ public sealed class DigestIndexTailTests
     {
         using var inner = new InMemoryKeyValueStore();
         var store = new RefusingStore(inner);
-        var state = new LedgerState(store, digestIndexRun: 10, digestIndexRunsPerWrite: 1);
+        var state = new LedgerState(store, digestIndexGeneration: 10, digestIndexGenerationsPerRun: 1);
         store.HoldRuns.Reset();
 
         // The first run (10 entries) is held; the tail may then grow to 4 runs before apply waits.

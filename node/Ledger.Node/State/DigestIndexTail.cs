@@ -24,9 +24,6 @@ namespace Ledger.Node.State;
 /// </summary>
 internal sealed class DigestIndexTail
 {
-    /// <summary>Emptied generations kept for reuse, at most.</summary>
-    private const int SparesMax = 32;
-
     private readonly Lock _lock = new();
     private readonly List<Generation> _sealed = [];
     private readonly Stack<Generation> _spares = new();
@@ -317,11 +314,9 @@ internal sealed class DigestIndexTail
             Invariant.Check(count > 0 && count <= _sealed.Count);
             foreach (var generation in _sealed.Take(count))
             {
+                // Kept for reuse: there are never more generations than apply lets gather.
                 generation.Clear();
-                if (_spares.Count < SparesMax)
-                {
-                    _spares.Push(generation);
-                }
+                _spares.Push(generation);
             }
 
             _sealed.RemoveRange(0, count);
@@ -350,7 +345,7 @@ internal sealed class DigestIndexTail
     {
         private readonly Dictionary<DigestValue, int> _firstByDigest = new(capacity, DigestValueComparer.Instance);
 
-        public Slot[] Slots { get; private set; } = new Slot[capacity];
+        public Slot[] Slots { get; } = new Slot[capacity];
 
         public int Count { get; private set; }
 
@@ -359,13 +354,8 @@ internal sealed class DigestIndexTail
 
         public void Add(DigestValue digest, string issuer, ulong leafIndex)
         {
-            if (Count == Slots.Length)
-            {
-                var grown = new Slot[Slots.Length * 2];
-                Array.Copy(Slots, grown, Count);
-                Slots = grown;
-            }
-
+            // The tail closes a generation when it is full: it never grows.
+            Invariant.Check(Count < Slots.Length);
             ref var first = ref CollectionsMarshal.GetValueRefOrAddDefault(_firstByDigest, digest, out var exists);
             if (!exists)
             {

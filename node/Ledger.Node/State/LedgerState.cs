@@ -23,21 +23,21 @@ internal sealed class LedgerState
     public const int NonceDeletesPerWriteMax = 100_000;
     private readonly DigestFilter _filter;
     private readonly DigestIndexTail _tail;
-    private readonly int _runsPerWrite;
+    private readonly int _generationsPerRun;
     private Task? _indexWrite;
     private AppliedPosition _applied;
 
     public LedgerState(
         IKeyValueStore store,
         int digestFilterBitsLog2 = DigestFilter.BitsLog2Default,
-        int digestIndexRun = DigestIndexRunDefault,
-        int digestIndexRunsPerWrite = DigestIndexRunsPerWriteDefault)
+        int digestIndexGeneration = DigestIndexGenerationDefault,
+        int digestIndexGenerationsPerRun = DigestIndexGenerationsPerRunDefault)
     {
-        Invariant.Check(digestIndexRun > 0 && digestIndexRunsPerWrite > 0);
-        _runsPerWrite = digestIndexRunsPerWrite;
+        Invariant.Check(digestIndexGeneration > 0 && digestIndexGenerationsPerRun > 0);
+        _generationsPerRun = digestIndexGenerationsPerRun;
         _store = store;
         _filter = new DigestFilter(digestFilterBitsLog2);
-        _tail = new DigestIndexTail(digestIndexRun);
+        _tail = new DigestIndexTail(digestIndexGeneration);
         _tree = new TileTree(store);
         var applied = store.Get(StateKeys.AppliedKey);
         _applied = applied is null ? AppliedPosition.Start : AppliedPosition.Decode(applied);
@@ -50,7 +50,7 @@ internal sealed class LedgerState
     /// the entries of new leaves in memory and closes the generation it adds to at this many, so
     /// that the map it inserts into stays small (about 5 MB). About 7 MB of memory per generation.
     /// </summary>
-    public const int DigestIndexRunDefault = 65_536;
+    public const int DigestIndexGenerationDefault = 65_536;
 
     /// <summary>
     /// Closed generations written to the store at once, in the background, as one sorted run (one
@@ -58,13 +58,13 @@ internal sealed class LedgerState
     /// RocksDB's background work included, 5.7 µs at 14 M digests against 6.8 µs when each
     /// generation went to the store alone, through RocksDB's memtable (docs/storage.md).
     /// </summary>
-    public const int DigestIndexRunsPerWriteDefault = 16;
+    public const int DigestIndexGenerationsPerRunDefault = 16;
 
     /// <summary>
     /// Apply waits for the run being written once this many more closed generations than a run
     /// takes have gathered, so that the memory held stays bounded when writing falls behind.
     /// </summary>
-    public const int DigestIndexTailRunsMax = 4;
+    public const int DigestIndexGenerationsAheadMax = 4;
 
     public AppliedPosition Applied => Volatile.Read(ref _applied);
 
@@ -173,14 +173,14 @@ internal sealed class LedgerState
 
     /// <summary>
     /// Starts writing the tail's closed generations to the store once they make a run and no run is
-    /// being written; waits for the running one only when <see cref="DigestIndexTailRunsMax"/> more
+    /// being written; waits for the running one only when <see cref="DigestIndexGenerationsAheadMax"/> more
     /// generations than a run takes have gathered.
     /// </summary>
     private void MaybeWriteIndexRun()
     {
         if (_indexWrite is not null)
         {
-            if (!_indexWrite.IsCompleted && _tail.SealedCount < _runsPerWrite + DigestIndexTailRunsMax)
+            if (!_indexWrite.IsCompleted && _tail.SealedCount < _generationsPerRun + DigestIndexGenerationsAheadMax)
             {
                 return;
             }
@@ -189,7 +189,7 @@ internal sealed class LedgerState
         }
 
         var sealedCount = _tail.SealedCount;
-        if (sealedCount >= _runsPerWrite)
+        if (sealedCount >= _generationsPerRun)
         {
             _indexWrite = Task.Run(() => WriteIndexRun(sealedCount));
         }
