@@ -239,6 +239,77 @@ public sealed class DigestIndexTailTests
     }
 
     [Fact]
+    public void A_large_run_of_random_crowded_and_twin_digests_reaches_the_store_complete_and_in_key_order()
+    {
+        var folder = Path.Combine(Path.GetTempPath(), "ledger-tail-tests-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            using var store = RocksDbKeyValueStore.Open(folder, families: StateKeys.StoreFamilies);
+            // Runs of 4 x 1,024 entries: buckets of the counting sort by the first 8 bits.
+            var state = new LedgerState(store, digestIndexGeneration: 1_024, digestIndexGenerationsPerRun: 4);
+            var random = new Random(20261203);
+            var expected = new Dictionary<string, ulong>();
+            string[] issuers = ["alpha", "beta", "gamma"];
+            var applied = 0UL;
+            for (var batch = 1; batch <= 16; batch++)
+            {
+                var digests = new List<byte[]>();
+                for (var i = 0; i < 500; i++)
+                {
+                    var digest = new byte[32];
+                    random.NextBytes(digest);
+                    switch (i % 5)
+                    {
+                        case 1:
+                            // Crowded: one bucket, and its first eight bytes shared with many others.
+                            Array.Fill(digest, (byte)0x5A, 0, 8);
+                            break;
+                        case 2:
+                            // Crowded in one bucket, but distinct first eight bytes.
+                            digest[0] = 0xC3;
+                            break;
+                    }
+
+                    digests.Add(digest);
+                }
+
+                // The same digests, anchored again by another issuer in a later batch.
+                var issuer = issuers[batch % issuers.Length];
+                var entries = new List<AnchorEntry> { new(issuer, 1_000, BitConverter.GetBytes((long)batch).Concat(new byte[8]).ToArray(), [.. digests]) };
+                var outcomes = state.Apply(++applied, new Batch(1_000, entries))!;
+                for (var i = 0; i < digests.Count; i++)
+                {
+                    expected.Add(Convert.ToHexString(StateKeys.DigestKey(digests[i], issuer)), outcomes[0].LeafIndices[i]);
+                }
+
+                var twinIssuer = issuers[(batch + 1) % issuers.Length];
+                var twins = digests.Where((_, i) => i % 7 == 0).ToArray();
+                var twinOutcomes = state.Apply(++applied, new Batch(1_000, [new AnchorEntry(twinIssuer, 1_000, BitConverter.GetBytes((long)batch + 100).Concat(new byte[8]).ToArray(), twins)]))!;
+                for (var i = 0; i < twins.Length; i++)
+                {
+                    expected.Add(Convert.ToHexString(StateKeys.DigestKey(twins[i], twinIssuer)), twinOutcomes[0].LeafIndices[i]);
+                }
+            }
+
+            state.WriteDigestIndex();
+            var stored = store.Scan([StateKeys.DigestIndex], [StateKeys.DigestIndex + 1]).ToList();
+            Assert.Equal(expected.Count, stored.Count);
+            for (var i = 0; i < stored.Count; i++)
+            {
+                Assert.True(i == 0 || stored[i - 1].Key.AsSpan().SequenceCompareTo(stored[i].Key) < 0);
+                Assert.Equal(expected[Convert.ToHexString(stored[i].Key)], StateKeys.DecodeIndex(stored[i].Value));
+            }
+
+            Assert.Equal(state.TreeSize, Indexed(store));
+            Assert.True(state.TreeSize >= 2 * 4 * 1_024UL);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
     public void A_reopen_with_closed_generations_not_yet_written_finds_every_leaf_and_writes_them_later()
     {
         var folder = Path.Combine(Path.GetTempPath(), "ledger-tail-tests-" + Guid.NewGuid().ToString("N"));

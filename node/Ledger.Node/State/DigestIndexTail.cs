@@ -1,7 +1,9 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
 using System.Text;
 using Ledger.Sdk;
 using Ledger.Storage;
@@ -171,10 +173,8 @@ internal sealed class DigestIndexTail
 
     /// <summary>
     /// Stages the entries (value: u64 leaf index) of the first <paramref name="count"/> sealed
-    /// generations in key order: each generation sorted on its own (its entries fit the
-    /// processor's caches), then the sorted generations merged. Every key is distinct: each
-    /// generation holds a digest once per issuer, and a digest an issuer has already anchored gets
-    /// no new leaf.
+    /// generations in key order (<see cref="InKeyOrder"/>). Every key is distinct: each generation
+    /// holds a digest once per issuer, and a digest an issuer has already anchored gets no new leaf.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void WriteSealed(ISortedRunWriter write, int count)
@@ -186,98 +186,129 @@ internal sealed class DigestIndexTail
             runs = _sealed.Take(count).ToArray();
         }
 
-        var sorted = new Slot[runs.Length][];
-        var positions = new int[runs.Length];
+        var total = runs.Sum(run => run.Count);
+        var prefixes = ArrayPool<ulong>.Shared.Rent(total);
+        var order = ArrayPool<long>.Shared.Rent(total);
         try
         {
-            for (var r = 0; r < runs.Length; r++)
-            {
-                sorted[r] = Sorted(runs[r]);
-            }
-
+            InKeyOrder(runs, total, prefixes, order);
             Span<byte> key = stackalloc byte[DigestKeyBytesMax];
             Span<byte> value = stackalloc byte[8];
             var issuerBytes = new IssuerBytes();
-            while (true)
+            for (var p = 0; p < total; p++)
             {
-                // The smallest head: the fewer than thirty generations of a run make a linear scan cheap.
-                var best = -1;
-                for (var r = 0; r < runs.Length; r++)
+                // The entries are read in key order, so from anywhere in the run: ask for one ahead.
+                if (p + PrefetchDistance < total)
                 {
-                    if (positions[r] < runs[r].Count
-                        && (best < 0 || CompareKeys(sorted[r][positions[r]], sorted[best][positions[best]]) < 0))
-                    {
-                        best = r;
-                    }
+                    Prefetch(in SlotAt(runs, order[p + PrefetchDistance]));
                 }
 
-                if (best < 0)
-                {
-                    break;
-                }
-
-                ref readonly var slot = ref sorted[best][positions[best]++];
+                ref readonly var slot = ref SlotAt(runs, order[p]);
                 BinaryPrimitives.WriteUInt64BigEndian(value, slot.LeafIndex);
                 write.Put(slot.WriteKey(key, issuerBytes.Of(slot.Issuer)), value);
             }
         }
         finally
         {
-            foreach (var run in sorted)
+            ArrayPool<ulong>.Shared.Return(prefixes);
+            ArrayPool<long>.Shared.Return(order);
+        }
+    }
+
+    /// <summary>How many entries ahead <see cref="WriteSealed"/> asks the processor for.</summary>
+    private const int PrefetchDistance = 8;
+
+    /// <summary>Entries per bucket, on average, of <see cref="InKeyOrder"/>'s counting sort (as a power of two).</summary>
+    private const int BucketEntriesLog2 = 4;
+
+    /// <summary>At most 2^20 buckets (4 MiB of counts), whatever the run's size.</summary>
+    private const int BucketBitsMax = 20;
+
+    /// <summary>
+    /// Fills <paramref name="order"/> with a reference (generation, slot: <see cref="SlotAt"/>) to
+    /// each of the <paramref name="total"/> entries of <paramref name="runs"/>, in key order. Digests
+    /// are hashes, so their first bits spread the entries evenly: a counting sort on those bits puts
+    /// them in buckets of about 16 (two passes over the entries, no comparisons), each bucket is
+    /// then sorted by the first eight digest bytes (<paramref name="prefixes"/>), and entries sharing
+    /// those by the whole key. Chosen digests that crowd one bucket only make that bucket's sort
+    /// longer: it is an O(n log n) sort, as is the one of a group sharing eight bytes.
+    /// </summary>
+    private static void InKeyOrder(Generation[] runs, int total, ulong[] prefixes, long[] order)
+    {
+        var bucketBits = Math.Clamp(BitOperations.Log2((uint)Math.Max(total, 1)) - BucketEntriesLog2, 0, BucketBitsMax);
+        var buckets = 1 << bucketBits;
+        var ends = ArrayPool<int>.Shared.Rent(buckets + 1);
+        try
+        {
+            // ends[b + 1] counts bucket b; summed up, ends[b] is where bucket b starts.
+            Array.Clear(ends, 0, buckets + 1);
+            foreach (var run in runs)
             {
-                if (run is not null)
+                for (var i = 0; i < run.Count; i++)
                 {
-                    ArrayPool<Slot>.Shared.Return(run, clearArray: true);
+                    ends[Bucket(run.Slots[i].Digest.A, bucketBits) + 1]++;
                 }
+            }
+
+            for (var b = 1; b <= buckets; b++)
+            {
+                ends[b] += ends[b - 1];
+            }
+
+            // Placing an entry moves its bucket's start on: once all are placed, ends[b] is where bucket b ends.
+            for (var r = 0; r < runs.Length; r++)
+            {
+                var slots = runs[r].Slots;
+                for (var i = 0; i < runs[r].Count; i++)
+                {
+                    var at = ends[Bucket(slots[i].Digest.A, bucketBits)]++;
+                    prefixes[at] = slots[i].Digest.A;
+                    order[at] = ((long)r << 32) | (uint)i;
+                }
+            }
+
+            Invariant.Check(ends[buckets - 1] == total);
+            for (int b = 0, from = 0; b < buckets; from = ends[b], b++)
+            {
+                if (ends[b] - from > 1)
+                {
+                    SortBucket(runs, prefixes.AsSpan(from, ends[b] - from), order.AsSpan(from, ends[b] - from));
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<int>.Shared.Return(ends);
+        }
+    }
+
+    private static int Bucket(ulong prefix, int bucketBits) => bucketBits == 0 ? 0 : (int)(prefix >> (64 - bucketBits));
+
+    private static void SortBucket(Generation[] runs, Span<ulong> prefixes, Span<long> order)
+    {
+        prefixes.Sort(order);
+        for (int start = 0, end; start < prefixes.Length; start = end)
+        {
+            for (end = start + 1; end < prefixes.Length && prefixes[end] == prefixes[start]; end++)
+            {
+            }
+
+            if (end - start > 1)
+            {
+                order[start..end].Sort((x, y) => CompareKeys(SlotAt(runs, x), SlotAt(runs, y)));
             }
         }
     }
 
-    /// <summary>
-    /// A copy of <paramref name="run"/>'s entries in key order, in an array from the shared pool:
-    /// sorted by the first eight digest bytes (a sort of numbers, not of the entries), then, among
-    /// the rare entries that share those, by the rest of the key; then copied in that order, so
-    /// that the merge reads each generation in order rather than one entry here and one there
-    /// across all of them.
-    /// </summary>
-    private static Slot[] Sorted(Generation run)
+    private static ref readonly Slot SlotAt(Generation[] runs, long reference) =>
+        ref runs[(int)(reference >> 32)].Slots[(int)(uint)reference];
+
+    private static unsafe void Prefetch(in Slot slot)
     {
-        var prefixes = ArrayPool<ulong>.Shared.Rent(run.Count);
-        var order = ArrayPool<int>.Shared.Rent(run.Count);
-        try
+        if (Sse.IsSupported)
         {
-            for (var i = 0; i < run.Count; i++)
-            {
-                prefixes[i] = run.Slots[i].Digest.A;
-                order[i] = i;
-            }
-
-            Array.Sort(prefixes, order, 0, run.Count);
-            for (int start = 0, end; start < run.Count; start = end)
-            {
-                for (end = start + 1; end < run.Count && prefixes[end] == prefixes[start]; end++)
-                {
-                }
-
-                if (end - start > 1)
-                {
-                    var slots = run.Slots;
-                    Array.Sort(order, start, end - start, Comparer<int>.Create((x, y) => CompareKeys(slots[x], slots[y])));
-                }
-            }
-
-            var copy = ArrayPool<Slot>.Shared.Rent(run.Count);
-            for (var i = 0; i < run.Count; i++)
-            {
-                copy[i] = run.Slots[order[i]];
-            }
-
-            return copy;
-        }
-        finally
-        {
-            ArrayPool<ulong>.Shared.Return(prefixes);
-            ArrayPool<int>.Shared.Return(order);
+            // A hint only: should the collector move the array meanwhile, nothing is read from the old place.
+            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.AsRef(in slot)));
         }
     }
 
@@ -290,7 +321,8 @@ internal sealed class DigestIndexTail
 
         public ReadOnlySpan<byte> Of(string issuer)
         {
-            if (!ReferenceEquals(issuer, _last))
+            // Each request's entries carry a string of their own: compare the text before hashing it.
+            if (!string.Equals(issuer, _last, StringComparison.Ordinal))
             {
                 if (!_known.TryGetValue(issuer, out var bytes))
                 {
