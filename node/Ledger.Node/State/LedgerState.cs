@@ -95,23 +95,24 @@ internal sealed class LedgerState
         // goes back: a batch stamped before the applied one (a new leader whose clock is behind)
         // gets the applied time, the same on every member.
         var timestampMs = Math.Max(batch.TimestampMs, applied.TimestampMs);
-        var leafHashes = new List<byte>();
+        var leafHashes = new List<byte>(batch.DigestCount * MerkleHash.Size);
         var staged = new StagedWrites(batch.DigestCount, batch.Entries.Count);
         var outcomes = new List<EntryOutcome>(batch.Entries.Count);
         var keys = DigestKeysPrefetched(batch);
         var seen = new SeenInBatch(batch.DigestCount);
+
+        // In key order (every key is distinct): RocksDB's memtable inserts a sorted run far faster
+        // than random keys. Leaves are written as they are made, in index order; in the default
+        // family the prefixes sort 'a' < 'n' < 't' (the tiles, staged by the tree), so only the
+        // nonce keys need sorting. The digest index entries go to the tail, and to the store later
+        // in a long run.
+        using var write = _store.CreateBatch();
         for (var e = 0; e < batch.Entries.Count; e++)
         {
-            outcomes.Add(ApplyEntry(batch.Entries[e], keys[e], timestampMs, applied.TreeSize, staged, seen, leafHashes));
+            outcomes.Add(ApplyEntry(batch.Entries[e], keys[e], timestampMs, applied.TreeSize, staged, seen, leafHashes, write));
         }
 
         var next = new AppliedPosition(index, applied.TreeSize + (ulong)(leafHashes.Count / MerkleHash.Size), timestampMs);
-
-        // Staged in key order (every key is distinct): RocksDB's memtable inserts a sorted run far
-        // faster than random keys. The prefixes sort 'a' < 'l' < 'n' < 't' (the tiles, staged by the
-        // tree), and leaf keys are made in index order, so only the nonce keys need sorting. The
-        // digest index entries go to the tail, and to the store later in a long run.
-        using var write = _store.CreateBatch();
         write.Put(StateKeys.AppliedKey, next.Encode());
         staged.WriteInKeyOrder(write);
 
@@ -363,10 +364,14 @@ internal sealed class LedgerState
         ulong sizeBefore,
         StagedWrites staged,
         SeenInBatch seen,
-        List<byte> leafHashes)
+        List<byte> leafHashes,
+        IKeyValueBatch write)
     {
         var indices = new ulong[entry.Digests.Count];
         var existed = new bool[entry.Digests.Count];
+        Span<byte> leafKey = stackalloc byte[StateKeys.IndexKeyLength];
+        Span<byte> leafBuffer = stackalloc byte[Leaf.LengthMax];
+        var issuerChecked = false;
         for (var i = 0; i < entry.Digests.Count; i++)
         {
             var digest = entry.Digests[i];
@@ -382,11 +387,20 @@ internal sealed class LedgerState
                 continue;
             }
 
+            if (!issuerChecked)
+            {
+                // As Leaf.Encode checks it, once per entry rather than once per leaf.
+                Names.Validate(entry.Issuer, "issuer");
+                issuerChecked = true;
+            }
+
             var leafIndex = sizeBefore + (ulong)(leafHashes.Count / MerkleHash.Size);
-            var leafBytes = new Leaf(LeafKind.Anchor, timestampMs, entry.Issuer, digest).Encode();
-            staged.Leaves.Add(new(StateKeys.LeafKey(leafIndex), leafBytes));
+            var leafBytes = leafBuffer[..Leaf.EncodeValidated(LeafKind.Anchor, timestampMs, entry.Issuer, digest, leafBuffer)];
+            write.Put(StateKeys.WriteLeafKey(leafIndex, leafKey), leafBytes);
             staged.Digests.Add(new TailEntry(digest, entry.Issuer, leafIndex));
-            leafHashes.AddRange(MerkleHash.Leaf(leafBytes));
+            var hashAt = leafHashes.Count;
+            CollectionsMarshal.SetCount(leafHashes, hashAt + MerkleHash.Size);
+            MerkleHash.Leaf(leafBytes, CollectionsMarshal.AsSpan(leafHashes)[hashAt..]);
             seen.Add(digestKey, leafIndex);
             indices[i] = leafIndex;
         }
@@ -500,20 +514,14 @@ internal sealed class LedgerState
         /// <summary>For the tail, not the write.</summary>
         public List<TailEntry> Digests { get; } = new(digests);
 
-        /// <summary>In leaf index order, hence in key order.</summary>
-        public List<KeyValuePair<byte[], byte[]>> Leaves { get; } = new(digests);
-
         public List<KeyValuePair<byte[], byte[]>> Nonces { get; } = new(entries);
 
         public void WriteInKeyOrder(IKeyValueBatch write)
         {
             Nonces.Sort(static (x, y) => x.Key.AsSpan().SequenceCompareTo(y.Key));
-            foreach (var list in (List<KeyValuePair<byte[], byte[]>>[])[Leaves, Nonces])
+            foreach (var (key, value) in Nonces)
             {
-                foreach (var (key, value) in list)
-                {
-                    write.Put(key, value);
-                }
+                write.Put(key, value);
             }
         }
     }

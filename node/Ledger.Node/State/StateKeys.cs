@@ -115,12 +115,24 @@ internal static class StateKeys
         return store.Scan(prefix, end);
     }
 
+    /// <summary>Bytes of a key made of a prefix and a u64 index (<see cref="LeafKey"/>, <see cref="BatchLogKey"/>).</summary>
+    public const int IndexKeyLength = 9;
+
+    /// <summary>Writes <see cref="LeafKey"/> of <paramref name="index"/> into <paramref name="buffer"/>; returns the part used.</summary>
+    public static ReadOnlySpan<byte> WriteLeafKey(ulong index, Span<byte> buffer) => WriteWithIndex(Leaf, index, buffer);
+
     private static byte[] WithIndex(byte prefix, ulong index)
     {
-        var key = new byte[9];
-        key[0] = prefix;
-        BinaryPrimitives.WriteUInt64BigEndian(key.AsSpan(1), index);
+        var key = new byte[IndexKeyLength];
+        WriteWithIndex(prefix, index, key);
         return key;
+    }
+
+    private static ReadOnlySpan<byte> WriteWithIndex(byte prefix, ulong index, Span<byte> buffer)
+    {
+        buffer[0] = prefix;
+        BinaryPrimitives.WriteUInt64BigEndian(buffer[1..], index);
+        return buffer[..IndexKeyLength];
     }
 }
 

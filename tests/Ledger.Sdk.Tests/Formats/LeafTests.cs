@@ -15,6 +15,20 @@ public sealed class LeafTests
     }
 
     [Fact]
+    public void Encoding_into_a_buffer_writes_the_same_bytes_and_nothing_past_them()
+    {
+        foreach (var issuer in new[] { "a", "app-paris", new string('z', Names.LengthMax) })
+        {
+            var expected = new Leaf(LeafKind.Anchor, 1_790_000_000_123, issuer, Digest).Encode();
+            var buffer = Enumerable.Repeat((byte)0xEE, Leaf.LengthMax + 4).ToArray();
+            var length = Leaf.EncodeValidated(LeafKind.Anchor, 1_790_000_000_123, issuer, Digest, buffer);
+            Assert.Equal(expected.Length, length);
+            Assert.Equal(expected, buffer[..length]);
+            Assert.All(buffer[length..], b => Assert.Equal(0xEE, b));
+        }
+    }
+
+    [Fact]
     public void Decode_inverts_encode()
     {
         var leaf = new Leaf(LeafKind.Revocation, 1_790_000_000_123, "app-paris", Digest);
