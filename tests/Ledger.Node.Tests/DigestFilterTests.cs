@@ -10,6 +10,10 @@ public sealed class DigestFilterTests
         return StateKeys.DigestKey(digest, issuer);
     }
 
+    /// <summary>The positions of <see cref="Key"/>, from the digest and the issuer's hash as apply computes them.</summary>
+    private static DigestFilter.BitPositions Positions(DigestFilter filter, int i, string issuer = "alpha") =>
+        filter.PositionsOf(System.Security.Cryptography.SHA256.HashData(BitConverter.GetBytes(i)), DigestFilter.IssuerHash(System.Text.Encoding.ASCII.GetBytes(issuer)));
+
     [Fact]
     public void Everything_is_maybe_until_complete_and_added_keys_are_always_maybe()
     {
@@ -31,15 +35,16 @@ public sealed class DigestFilterTests
     public void Checking_and_adding_in_one_answers_for_the_filter_before_the_key()
     {
         var filter = new DigestFilter(20);
-        Assert.True(filter.MayContainThenAdd(Key(1)));
+        Assert.True(filter.MayContainThenAdd(Positions(filter, 1)));
         Assert.True(filter.MayContain(Key(1)));
         filter.MarkComplete();
 
-        // A new key: absent before, present after; the same key again: present.
-        var absentBefore = Enumerable.Range(2, 200).Count(i => !filter.MayContainThenAdd(Key(i)));
+        // A new key: absent before, present after (asked by key); the same key again: present.
+        var absentBefore = Enumerable.Range(2, 200).Count(i => !filter.MayContainThenAdd(Positions(filter, i)));
         Assert.True(absentBefore >= 195, $"only {absentBefore} of 200 new keys answered absent");
         Assert.All(Enumerable.Range(1, 201), i => Assert.True(filter.MayContain(Key(i))));
-        Assert.All(Enumerable.Range(1, 201), i => Assert.True(filter.MayContainThenAdd(Key(i))));
+        Assert.All(Enumerable.Range(1, 201), i => Assert.True(filter.MayContainThenAdd(Positions(filter, i))));
+        Assert.False(filter.MayContainThenAdd(Positions(filter, 5, "beta")) && filter.MayContainThenAdd(Positions(filter, 6, "beta")) && filter.MayContainThenAdd(Positions(filter, 7, "beta")));
         Assert.False(filter.MayContain(Key(5, "beta")) && filter.MayContain(Key(6, "beta")) && filter.MayContain(Key(7, "beta")));
     }
 

@@ -39,12 +39,11 @@ internal sealed class DigestFilter
     /// a miss; apply announces a whole batch's keys first, and their misses overlap instead of
     /// coming one after another. A hint only: nothing changes, and without SSE it does nothing.
     /// </summary>
-    public unsafe void Prefetch(ReadOnlySpan<byte> digestKey)
+    public unsafe void Prefetch(BitPositions positions)
     {
         if (Sse.IsSupported)
         {
-            var (first, _) = Positions(digestKey);
-            Sse.Prefetch0(Unsafe.AsPointer(ref _words[first >> 6]));
+            Sse.Prefetch0(Unsafe.AsPointer(ref _words[positions.First >> 6]));
         }
     }
 
@@ -61,9 +60,9 @@ internal sealed class DigestFilter
     /// <see cref="MayContain"/> and <see cref="Add"/> in one, touching the key's block once: the
     /// answer is for the filter as it was before this key was added.
     /// </summary>
-    public bool MayContainThenAdd(ReadOnlySpan<byte> digestKey)
+    public bool MayContainThenAdd(BitPositions positions)
     {
-        var (first, second) = Positions(digestKey);
+        var (first, second) = positions;
         var firstBit = 1L << (int)(first & 63);
         var secondBit = 1L << (int)(second & 63);
         var firstWas = Interlocked.Or(ref _words[first >> 6], firstBit) & firstBit;
@@ -90,18 +89,34 @@ internal sealed class DigestFilter
     /// of the large bit array instead of two random places: apply's cost per digest is dominated by
     /// such misses. Blocking raises the false-positive rate a little over a plain two-bit filter.
     /// </summary>
-    private (ulong First, ulong Second) Positions(ReadOnlySpan<byte> digestKey)
+    private BitPositions Positions(ReadOnlySpan<byte> digestKey)
     {
         Invariant.Check(digestKey.Length > 1 + Leaf.DigestLength);
+        return PositionsOf(digestKey[1..(1 + Leaf.DigestLength)], IssuerHash(digestKey[(1 + Leaf.DigestLength)..]));
+    }
+
+    /// <summary>The hash of an issuer's ASCII name that <see cref="PositionsOf"/> takes: computed once for all the digests of one entry.</summary>
+    public static uint IssuerHash(ReadOnlySpan<byte> issuerAscii)
+    {
         var hash = new HashCode();
-        hash.AddBytes(digestKey[(1 + Leaf.DigestLength)..]);
-        var issuer = (ulong)(uint)hash.ToHashCode();
-        var a = BinaryPrimitives.ReadUInt64LittleEndian(digestKey[1..]) ^ _seed ^ (issuer * 0x9E3779B97F4A7C15UL);
-        var b = BinaryPrimitives.ReadUInt64LittleEndian(digestKey[9..]) ^ (_seed * 31) ^ issuer;
+        hash.AddBytes(issuerAscii);
+        return (uint)hash.ToHashCode();
+    }
+
+    /// <summary>The positions of the digest key of <paramref name="digest"/> and an issuer (<see cref="IssuerHash"/>), as of that key.</summary>
+    public BitPositions PositionsOf(ReadOnlySpan<byte> digest, uint issuerHash)
+    {
+        Invariant.Check(digest.Length == Leaf.DigestLength);
+        var issuer = (ulong)issuerHash;
+        var a = BinaryPrimitives.ReadUInt64LittleEndian(digest) ^ _seed ^ (issuer * 0x9E3779B97F4A7C15UL);
+        var b = BinaryPrimitives.ReadUInt64LittleEndian(digest[8..]) ^ (_seed * 31) ^ issuer;
         var block = Mix(a) & _mask & ~(ulong)(BlockBits - 1);
         var bits = Mix(b);
-        return (block | (bits & (BlockBits - 1)), block | ((bits >> 9) & (BlockBits - 1)));
+        return new BitPositions(block | (bits & (BlockBits - 1)), block | ((bits >> 9) & (BlockBits - 1)));
     }
+
+    /// <summary>The two bits of one digest key.</summary>
+    public readonly record struct BitPositions(ulong First, ulong Second);
 
     private const int BlockBits = 512;
 

@@ -233,6 +233,7 @@ internal sealed class DigestIndexTail
     /// those by the whole key. Chosen digests that crowd one bucket only make that bucket's sort
     /// longer: it is an O(n log n) sort, as is the one of a group sharing eight bytes.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void InKeyOrder(Generation[] runs, int total, ulong[] prefixes, long[] order)
     {
         var bucketBits = Math.Clamp(BitOperations.Log2((uint)Math.Max(total, 1)) - BucketEntriesLog2, 0, BucketBitsMax);

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Text;
 using Ledger.Node.Checkpoints;
 using Ledger.Node.Sequencing;
 using Ledger.Sdk;
@@ -98,7 +99,7 @@ internal sealed class LedgerState
         var leafHashes = new List<byte>(batch.DigestCount * MerkleHash.Size);
         var staged = new StagedWrites(batch.DigestCount, batch.Entries.Count);
         var outcomes = new List<EntryOutcome>(batch.Entries.Count);
-        var keys = DigestKeysPrefetched(batch);
+        var positions = FilterPositionsPrefetched(batch);
         var seen = new SeenInBatch(batch.DigestCount);
 
         // In key order (every key is distinct): RocksDB's memtable inserts a sorted run far faster
@@ -109,7 +110,7 @@ internal sealed class LedgerState
         using var write = _store.CreateBatch();
         for (var e = 0; e < batch.Entries.Count; e++)
         {
-            outcomes.Add(ApplyEntry(batch.Entries[e], keys[e], timestampMs, applied.TreeSize, staged, seen, leafHashes, write));
+            outcomes.Add(ApplyEntry(batch.Entries[e], positions[e], timestampMs, applied.TreeSize, staged, seen, leafHashes, write));
         }
 
         var next = new AppliedPosition(index, applied.TreeSize + (ulong)(leafHashes.Count / MerkleHash.Size), timestampMs);
@@ -337,29 +338,31 @@ internal sealed class LedgerState
     }
 
     /// <summary>
-    /// The digest index key of every digest of <paramref name="batch"/>, by entry, with the dedupe
-    /// filter's block of each asked for ahead (<see cref="DigestFilter.Prefetch"/>).
+    /// The dedupe filter's bits of every digest of <paramref name="batch"/>, by entry, with the block
+    /// of each asked for ahead (<see cref="DigestFilter.Prefetch"/>). The issuer's part of the hash is
+    /// computed once per entry, and no digest key is made: only a "maybe" needs one.
     /// </summary>
-    private byte[][][] DigestKeysPrefetched(Batch batch)
+    private DigestFilter.BitPositions[][] FilterPositionsPrefetched(Batch batch)
     {
-        var keys = new byte[batch.Entries.Count][][];
-        for (var e = 0; e < keys.Length; e++)
+        var positions = new DigestFilter.BitPositions[batch.Entries.Count][];
+        for (var e = 0; e < positions.Length; e++)
         {
             var entry = batch.Entries[e];
-            var entryKeys = keys[e] = new byte[entry.Digests.Count][];
-            for (var i = 0; i < entryKeys.Length; i++)
+            var issuerHash = DigestFilter.IssuerHash(Encoding.ASCII.GetBytes(entry.Issuer));
+            var entryPositions = positions[e] = new DigestFilter.BitPositions[entry.Digests.Count];
+            for (var i = 0; i < entryPositions.Length; i++)
             {
-                entryKeys[i] = StateKeys.DigestKey(entry.Digests[i], entry.Issuer);
-                _filter.Prefetch(entryKeys[i]);
+                entryPositions[i] = _filter.PositionsOf(entry.Digests[i], issuerHash);
+                _filter.Prefetch(entryPositions[i]);
             }
         }
 
-        return keys;
+        return positions;
     }
 
     private EntryOutcome ApplyEntry(
         AnchorEntry entry,
-        byte[][] digestKeys,
+        DigestFilter.BitPositions[] positions,
         ulong timestampMs,
         ulong sizeBefore,
         StagedWrites staged,
@@ -375,16 +378,18 @@ internal sealed class LedgerState
         for (var i = 0; i < entry.Digests.Count; i++)
         {
             var digest = entry.Digests[i];
-            var digestKey = digestKeys[i];
 
             // Added to the filter before the write: a key there too early only costs a lookup. Every
             // key of this batch is added as it comes, so "certainly absent" also means not earlier
             // in this batch; only a "maybe" needs the batch's own keys and then the index.
-            if (_filter.MayContainThenAdd(digestKey)
-                && (seen.TryGet(digestKey, out indices[i]) || TryFindKey(digest, entry.Issuer, digestKey, out indices[i])))
+            if (_filter.MayContainThenAdd(positions[i]))
             {
-                existed[i] = true;
-                continue;
+                var digestKey = StateKeys.DigestKey(digest, entry.Issuer);
+                if (seen.TryGet(digestKey, out indices[i]) || TryFindKey(digest, entry.Issuer, digestKey, out indices[i]))
+                {
+                    existed[i] = true;
+                    continue;
+                }
             }
 
             if (!issuerChecked)
@@ -401,7 +406,7 @@ internal sealed class LedgerState
             var hashAt = leafHashes.Count;
             CollectionsMarshal.SetCount(leafHashes, hashAt + MerkleHash.Size);
             MerkleHash.Leaf(leafBytes, CollectionsMarshal.AsSpan(leafHashes)[hashAt..]);
-            seen.Add(digestKey, leafIndex);
+            seen.Add(digest, entry.Issuer, leafIndex);
             indices[i] = leafIndex;
         }
 
@@ -480,17 +485,17 @@ internal sealed class LedgerState
     /// <summary>
     /// The digest keys a batch has given new leaves so far. Looked up only when the dedupe filter
     /// answers "maybe" (a repeat, or a false positive): the map is built at the first such look-up
-    /// and kept from then on, so a batch without one never hashes its keys into it.
+    /// and kept from then on, so a batch without one never makes nor hashes its keys.
     /// </summary>
     private sealed class SeenInBatch(int capacity)
     {
-        private readonly List<(byte[] Key, ulong LeafIndex)> _added = new(capacity);
+        private readonly List<(byte[] Digest, string Issuer, ulong LeafIndex)> _added = new(capacity);
         private Dictionary<byte[], ulong>? _map;
 
-        public void Add(byte[] key, ulong leafIndex)
+        public void Add(byte[] digest, string issuer, ulong leafIndex)
         {
-            _added.Add((key, leafIndex));
-            _map?.Add(key, leafIndex);
+            _added.Add((digest, issuer, leafIndex));
+            _map?.Add(StateKeys.DigestKey(digest, issuer), leafIndex);
         }
 
         public bool TryGet(byte[] key, out ulong leafIndex)
@@ -498,9 +503,9 @@ internal sealed class LedgerState
             if (_map is null)
             {
                 _map = new Dictionary<byte[], ulong>(_added.Capacity, ByteArrayComparer.Instance);
-                foreach (var (added, index) in _added)
+                foreach (var (digest, issuer, index) in _added)
                 {
-                    _map.Add(added, index);
+                    _map.Add(StateKeys.DigestKey(digest, issuer), index);
                 }
             }
 
