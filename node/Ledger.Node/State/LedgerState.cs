@@ -348,7 +348,10 @@ internal sealed class LedgerState
         for (var e = 0; e < positions.Length; e++)
         {
             var entry = batch.Entries[e];
-            var issuerHash = DigestFilter.IssuerHash(Encoding.ASCII.GetBytes(entry.Issuer));
+            // The issuer's bytes exactly as they end a digest key (StateKeys.DigestKey).
+            var issuerAscii = new byte[entry.Issuer.Length];
+            Encoding.ASCII.GetBytes(entry.Issuer, issuerAscii);
+            var issuerHash = DigestFilter.IssuerHash(issuerAscii);
             var entryPositions = positions[e] = new DigestFilter.BitPositions[entry.Digests.Count];
             for (var i = 0; i < entryPositions.Length; i++)
             {
