@@ -6,7 +6,7 @@ namespace Ledger.Storage.Tests;
 public sealed class KeyFamilyTests : IDisposable
 {
     private static readonly IReadOnlyList<KeyFamily> Families = [new("digits", (byte)'d'), new("last", 0xFF)];
-    private readonly string _folder = Path.Combine(Path.GetTempPath(), "ledger-storage-tests", Guid.NewGuid().ToString("N"));
+    private readonly string _folder = Path.Combine(Path.GetTempPath(), "ledger-storage-tests-" + Guid.NewGuid().ToString("N"));
 
     public void Dispose()
     {

@@ -138,7 +138,7 @@ public sealed class SortedRunTests
     [Fact]
     public void A_second_open_of_a_store_in_use_fails_and_leaves_the_run_being_written_alone()
     {
-        var folder = Path.Combine(Path.GetTempPath(), "ledger-storage-tests", Guid.NewGuid().ToString("N"));
+        var folder = Path.Combine(Path.GetTempPath(), "ledger-storage-tests-" + Guid.NewGuid().ToString("N"));
         try
         {
             using var store = RocksDbKeyValueStore.Open(folder, families: TestStore.Families);
@@ -158,7 +158,7 @@ public sealed class SortedRunTests
     [Fact]
     public void A_run_file_left_by_a_stop_before_its_commit_is_removed_at_open_and_never_read()
     {
-        var folder = Path.Combine(Path.GetTempPath(), "ledger-storage-tests", Guid.NewGuid().ToString("N"));
+        var folder = Path.Combine(Path.GetTempPath(), "ledger-storage-tests-" + Guid.NewGuid().ToString("N"));
         try
         {
             string leftOver;

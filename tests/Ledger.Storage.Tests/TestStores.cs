@@ -34,7 +34,7 @@ internal sealed class TestStore : IDisposable
             return new TestStore(kind, null, new InMemoryKeyValueStore());
         }
 
-        var folder = Path.Combine(Path.GetTempPath(), "ledger-storage-tests", Guid.NewGuid().ToString("N"));
+        var folder = Path.Combine(Path.GetTempPath(), "ledger-storage-tests-" + Guid.NewGuid().ToString("N"));
         return new TestStore(kind, folder, Open(kind, folder));
     }
 
