@@ -1,6 +1,7 @@
 using Ledger.Node.Sequencing;
 using Ledger.Node.State;
 using Ledger.Storage;
+using Ledger.TestKit;
 
 namespace Ledger.Node.Tests;
 
@@ -127,49 +128,43 @@ public sealed class DigestIndexTailTests
     [Fact]
     public void A_reopen_puts_the_unwritten_entries_back_from_the_leaves()
     {
-        var folder = Path.Combine(Path.GetTempPath(), "ledger-tail-tests-" + Guid.NewGuid().ToString("N"));
-        try
+        using var temp = new TempDirectory("ledger-tail-tests");
+        var folder = temp.Path;
+        ulong indexedBefore;
+        using (var store = RocksDbKeyValueStore.Open(folder, families: StateKeys.StoreFamilies))
         {
-            ulong indexedBefore;
-            using (var store = RocksDbKeyValueStore.Open(folder, families: StateKeys.StoreFamilies))
+            // A run size that leaves some entries written and the last ones only in memory,
+            // then a stop without writing them (as after kill -9). Waiting for each run before the
+            // next batch makes the runs fall the same way every time: a generation closes at 64
+            // entries and is a run of its own, so 192 are written and 8 are not.
+            var state = new LedgerState(store, digestIndexGeneration: 64, digestIndexGenerationsPerRun: 1);
+            for (var batch = 1; batch <= 20; batch++)
             {
-                // A run size that leaves some entries written and the last ones only in memory,
-                // then a stop without writing them (as after kill -9). Waiting for each run before the
-                // next batch makes the runs fall the same way every time: a generation closes at 64
-                // entries and is a run of its own, so 192 are written and 8 are not.
-                var state = new LedgerState(store, digestIndexGeneration: 64, digestIndexGenerationsPerRun: 1);
-                for (var batch = 1; batch <= 20; batch++)
-                {
-                    state.Apply((ulong)batch, BatchOf("alpha", batch, Enumerable.Range((batch - 1) * 10, 10)));
-                    state.WaitForIndexRun();
-                }
-
-                indexedBefore = Indexed(store);
-                Assert.Equal(192UL, indexedBefore);
+                state.Apply((ulong)batch, BatchOf("alpha", batch, Enumerable.Range((batch - 1) * 10, 10)));
+                state.WaitForIndexRun();
             }
 
-            using var reopened = RocksDbKeyValueStore.Open(folder, families: StateKeys.StoreFamilies);
-            var again = new LedgerState(reopened, digestFilterBitsLog2: 16, digestIndexGeneration: 64, digestIndexGenerationsPerRun: 1);
-            Assert.Equal(200L, again.PopulateDigestFilter());
-            for (var d = 0; d < 200; d++)
-            {
-                Assert.True(again.TryFindLeaf(Digest(d), "alpha", out var leaf));
-                Assert.Equal((ulong)d, leaf);
-            }
-
-            var outcome = again.Apply(21, BatchOf("alpha", 21, [199, 0, 200]))!;
-            Assert.Equal([199UL, 0UL, 200UL], outcome[0].LeafIndices);
-            Assert.Equal([true, true, false], outcome[0].Existed);
-
-            // A stop that writes the tail leaves nothing for the next start to load.
-            again.WriteDigestIndex();
-            Assert.Equal(201UL, Indexed(reopened));
-            Assert.NotNull(reopened.Get(StateKeys.DigestKey(Digest(200), "alpha")));
+            indexedBefore = Indexed(store);
+            Assert.Equal(192UL, indexedBefore);
         }
-        finally
+
+        using var reopened = RocksDbKeyValueStore.Open(folder, families: StateKeys.StoreFamilies);
+        var again = new LedgerState(reopened, digestFilterBitsLog2: 16, digestIndexGeneration: 64, digestIndexGenerationsPerRun: 1);
+        Assert.Equal(200L, again.PopulateDigestFilter());
+        for (var d = 0; d < 200; d++)
         {
-            Directory.Delete(folder, recursive: true);
+            Assert.True(again.TryFindLeaf(Digest(d), "alpha", out var leaf));
+            Assert.Equal((ulong)d, leaf);
         }
+
+        var outcome = again.Apply(21, BatchOf("alpha", 21, [199, 0, 200]))!;
+        Assert.Equal([199UL, 0UL, 200UL], outcome[0].LeafIndices);
+        Assert.Equal([true, true, false], outcome[0].Existed);
+
+        // A stop that writes the tail leaves nothing for the next start to load.
+        again.WriteDigestIndex();
+        Assert.Equal(201UL, Indexed(reopened));
+        Assert.NotNull(reopened.Get(StateKeys.DigestKey(Digest(200), "alpha")));
     }
 
     /// <summary>A digest whose first eight bytes are shared by every digest made with the same <paramref name="group"/>.</summary>
@@ -184,169 +179,151 @@ public sealed class DigestIndexTailTests
     [Fact]
     public void A_run_merges_several_generations_in_key_order_and_records_the_size_the_last_covers()
     {
-        var folder = Path.Combine(Path.GetTempPath(), "ledger-tail-tests-" + Guid.NewGuid().ToString("N"));
-        try
+        using var temp = new TempDirectory("ledger-tail-tests");
+        var folder = temp.Path;
+        using var store = RocksDbKeyValueStore.Open(folder, families: StateKeys.StoreFamilies);
+        var state = new LedgerState(store, digestIndexGeneration: 8, digestIndexGenerationsPerRun: 3);
+        Assert.Equal(0UL, Indexed(store));
+
+        // Generations of eight entries, batches of ten. Digests that share their first eight
+        // bytes, and one digest anchored by two issuers, land in different generations.
+        static Batch Mixed(int batch, string issuer) => new(1_000, [new AnchorEntry(issuer, 1_000, BitConverter.GetBytes((long)batch).Concat(new byte[8]).ToArray(),
+            [.. Enumerable.Range(0, 6).Select(i => Digest((batch * 10) + i)), Twin(1, batch), Twin(2, batch), Twin(1, 100 + batch), Digest(999)])]);
+
+        state.Apply(1, Mixed(1, "alpha"));
+        state.Apply(2, Mixed(2, "beta"));
+        state.WaitForIndexRun();
+        Assert.Equal(0UL, Indexed(store));
+        Assert.Null(store.Get(StateKeys.DigestKey(Digest(10), "alpha")));
+
+        // The third closed generation (leaves 16..23) makes a run: all three reach the store as one.
+        state.Apply(3, Mixed(3, "alpha"));
+        state.WaitForIndexRun();
+        Assert.Equal(24UL, Indexed(store));
+        Assert.Equal(24, store.Scan([StateKeys.DigestIndex], [StateKeys.DigestIndex + 1]).Count());
+        Assert.Equal(BitConverter.GetBytes(9UL).Reverse(), store.Get(StateKeys.DigestKey(Digest(999), "alpha")));
+        Assert.Equal(BitConverter.GetBytes(19UL).Reverse(), store.Get(StateKeys.DigestKey(Digest(999), "beta")));
+        Assert.Equal(BitConverter.GetBytes(6UL).Reverse(), store.Get(StateKeys.DigestKey(Twin(1, 1), "alpha")));
+        Assert.Equal(BitConverter.GetBytes(16UL).Reverse(), store.Get(StateKeys.DigestKey(Twin(1, 2), "beta")));
+        Assert.Equal(BitConverter.GetBytes(18UL).Reverse(), store.Get(StateKeys.DigestKey(Twin(1, 102), "beta")));
+        Assert.Null(store.Get(StateKeys.DigestKey(Twin(1, 3), "alpha")));
+
+        state.Apply(4, Mixed(4, "gamma"));
+        state.WriteDigestIndex();
+        Assert.Equal(39UL, Indexed(store));
+        Assert.Equal(39, store.Scan([StateKeys.DigestIndex], [StateKeys.DigestIndex + 1]).Count());
+        for (var batch = 1; batch <= 4; batch++)
         {
-            using var store = RocksDbKeyValueStore.Open(folder, families: StateKeys.StoreFamilies);
-            var state = new LedgerState(store, digestIndexGeneration: 8, digestIndexGenerationsPerRun: 3);
-            Assert.Equal(0UL, Indexed(store));
-
-            // Generations of eight entries, batches of ten. Digests that share their first eight
-            // bytes, and one digest anchored by two issuers, land in different generations.
-            static Batch Mixed(int batch, string issuer) => new(1_000, [new AnchorEntry(issuer, 1_000, BitConverter.GetBytes((long)batch).Concat(new byte[8]).ToArray(),
-                [.. Enumerable.Range(0, 6).Select(i => Digest((batch * 10) + i)), Twin(1, batch), Twin(2, batch), Twin(1, 100 + batch), Digest(999)])]);
-
-            state.Apply(1, Mixed(1, "alpha"));
-            state.Apply(2, Mixed(2, "beta"));
-            state.WaitForIndexRun();
-            Assert.Equal(0UL, Indexed(store));
-            Assert.Null(store.Get(StateKeys.DigestKey(Digest(10), "alpha")));
-
-            // The third closed generation (leaves 16..23) makes a run: all three reach the store as one.
-            state.Apply(3, Mixed(3, "alpha"));
-            state.WaitForIndexRun();
-            Assert.Equal(24UL, Indexed(store));
-            Assert.Equal(24, store.Scan([StateKeys.DigestIndex], [StateKeys.DigestIndex + 1]).Count());
-            Assert.Equal(BitConverter.GetBytes(9UL).Reverse(), store.Get(StateKeys.DigestKey(Digest(999), "alpha")));
-            Assert.Equal(BitConverter.GetBytes(19UL).Reverse(), store.Get(StateKeys.DigestKey(Digest(999), "beta")));
-            Assert.Equal(BitConverter.GetBytes(6UL).Reverse(), store.Get(StateKeys.DigestKey(Twin(1, 1), "alpha")));
-            Assert.Equal(BitConverter.GetBytes(16UL).Reverse(), store.Get(StateKeys.DigestKey(Twin(1, 2), "beta")));
-            Assert.Equal(BitConverter.GetBytes(18UL).Reverse(), store.Get(StateKeys.DigestKey(Twin(1, 102), "beta")));
-            Assert.Null(store.Get(StateKeys.DigestKey(Twin(1, 3), "alpha")));
-
-            state.Apply(4, Mixed(4, "gamma"));
-            state.WriteDigestIndex();
-            Assert.Equal(39UL, Indexed(store));
-            Assert.Equal(39, store.Scan([StateKeys.DigestIndex], [StateKeys.DigestIndex + 1]).Count());
-            for (var batch = 1; batch <= 4; batch++)
-            {
-                var issuer = batch switch { 1 or 3 => "alpha", 2 => "beta", _ => "gamma" };
-                // Batch 3 adds nine leaves: alpha anchored digest 999 in batch 1.
-                var first = batch == 4 ? 29UL : (ulong)((batch - 1) * 10);
-                Assert.True(state.TryFindLeaf(Twin(2, batch), issuer, out var twin));
-                Assert.Equal(first + 7, twin);
-                Assert.True(state.TryFindLeaf(Digest(batch * 10), issuer, out var leaf));
-                Assert.Equal(first, leaf);
-            }
-
-            Assert.True(state.TryFindLeaf(Digest(999), null, out var lowest));
-            Assert.Equal(9UL, lowest);
+            var issuer = batch switch { 1 or 3 => "alpha", 2 => "beta", _ => "gamma" };
+            // Batch 3 adds nine leaves: alpha anchored digest 999 in batch 1.
+            var first = batch == 4 ? 29UL : (ulong)((batch - 1) * 10);
+            Assert.True(state.TryFindLeaf(Twin(2, batch), issuer, out var twin));
+            Assert.Equal(first + 7, twin);
+            Assert.True(state.TryFindLeaf(Digest(batch * 10), issuer, out var leaf));
+            Assert.Equal(first, leaf);
         }
-        finally
-        {
-            Directory.Delete(folder, recursive: true);
-        }
+
+        Assert.True(state.TryFindLeaf(Digest(999), null, out var lowest));
+        Assert.Equal(9UL, lowest);
     }
 
     [Fact]
     public void A_large_run_of_random_crowded_and_twin_digests_reaches_the_store_complete_and_in_key_order()
     {
-        var folder = Path.Combine(Path.GetTempPath(), "ledger-tail-tests-" + Guid.NewGuid().ToString("N"));
-        try
+        using var temp = new TempDirectory("ledger-tail-tests");
+        var folder = temp.Path;
+        using var store = RocksDbKeyValueStore.Open(folder, families: StateKeys.StoreFamilies);
+        // Runs of 4 x 1,024 entries: buckets of the counting sort by the first 8 bits.
+        var state = new LedgerState(store, digestIndexGeneration: 1_024, digestIndexGenerationsPerRun: 4);
+        var random = new Random(20261203);
+        var expected = new Dictionary<string, ulong>();
+        string[] issuers = ["alpha", "beta", "gamma"];
+        var applied = 0UL;
+        for (var batch = 1; batch <= 16; batch++)
         {
-            using var store = RocksDbKeyValueStore.Open(folder, families: StateKeys.StoreFamilies);
-            // Runs of 4 x 1,024 entries: buckets of the counting sort by the first 8 bits.
-            var state = new LedgerState(store, digestIndexGeneration: 1_024, digestIndexGenerationsPerRun: 4);
-            var random = new Random(20261203);
-            var expected = new Dictionary<string, ulong>();
-            string[] issuers = ["alpha", "beta", "gamma"];
-            var applied = 0UL;
-            for (var batch = 1; batch <= 16; batch++)
+            var digests = new List<byte[]>();
+            for (var i = 0; i < 500; i++)
             {
-                var digests = new List<byte[]>();
-                for (var i = 0; i < 500; i++)
+                var digest = new byte[32];
+                random.NextBytes(digest);
+                switch (i % 5)
                 {
-                    var digest = new byte[32];
-                    random.NextBytes(digest);
-                    switch (i % 5)
-                    {
-                        case 1:
-                            // Crowded: one bucket, and its first eight bytes shared with many others.
-                            Array.Fill(digest, (byte)0x5A, 0, 8);
-                            break;
-                        case 2:
-                            // Crowded in one bucket, but distinct first eight bytes.
-                            digest[0] = 0xC3;
-                            break;
-                    }
-
-                    digests.Add(digest);
+                    case 1:
+                        // Crowded: one bucket, and its first eight bytes shared with many others.
+                        Array.Fill(digest, (byte)0x5A, 0, 8);
+                        break;
+                    case 2:
+                        // Crowded in one bucket, but distinct first eight bytes.
+                        digest[0] = 0xC3;
+                        break;
                 }
 
-                // The same digests, anchored again by another issuer in a later batch.
-                var issuer = issuers[batch % issuers.Length];
-                var entries = new List<AnchorEntry> { new(issuer, 1_000, BitConverter.GetBytes((long)batch).Concat(new byte[8]).ToArray(), [.. digests]) };
-                var outcomes = state.Apply(++applied, new Batch(1_000, entries))!;
-                for (var i = 0; i < digests.Count; i++)
-                {
-                    expected.Add(Convert.ToHexString(StateKeys.DigestKey(digests[i], issuer)), outcomes[0].LeafIndices[i]);
-                }
-
-                var twinIssuer = issuers[(batch + 1) % issuers.Length];
-                var twins = digests.Where((_, i) => i % 7 == 0).ToArray();
-                var twinOutcomes = state.Apply(++applied, new Batch(1_000, [new AnchorEntry(twinIssuer, 1_000, BitConverter.GetBytes((long)batch + 100).Concat(new byte[8]).ToArray(), twins)]))!;
-                for (var i = 0; i < twins.Length; i++)
-                {
-                    expected.Add(Convert.ToHexString(StateKeys.DigestKey(twins[i], twinIssuer)), twinOutcomes[0].LeafIndices[i]);
-                }
+                digests.Add(digest);
             }
 
-            state.WriteDigestIndex();
-            var stored = store.Scan([StateKeys.DigestIndex], [StateKeys.DigestIndex + 1]).ToList();
-            Assert.Equal(expected.Count, stored.Count);
-            for (var i = 0; i < stored.Count; i++)
+            // The same digests, anchored again by another issuer in a later batch.
+            var issuer = issuers[batch % issuers.Length];
+            var entries = new List<AnchorEntry> { new(issuer, 1_000, BitConverter.GetBytes((long)batch).Concat(new byte[8]).ToArray(), [.. digests]) };
+            var outcomes = state.Apply(++applied, new Batch(1_000, entries))!;
+            for (var i = 0; i < digests.Count; i++)
             {
-                Assert.True(i == 0 || stored[i - 1].Key.AsSpan().SequenceCompareTo(stored[i].Key) < 0);
-                Assert.Equal(expected[Convert.ToHexString(stored[i].Key)], StateKeys.DecodeIndex(stored[i].Value));
+                expected.Add(Convert.ToHexString(StateKeys.DigestKey(digests[i], issuer)), outcomes[0].LeafIndices[i]);
             }
 
-            Assert.Equal(state.TreeSize, Indexed(store));
-            Assert.True(state.TreeSize >= 2 * 4 * 1_024UL);
+            var twinIssuer = issuers[(batch + 1) % issuers.Length];
+            var twins = digests.Where((_, i) => i % 7 == 0).ToArray();
+            var twinOutcomes = state.Apply(++applied, new Batch(1_000, [new AnchorEntry(twinIssuer, 1_000, BitConverter.GetBytes((long)batch + 100).Concat(new byte[8]).ToArray(), twins)]))!;
+            for (var i = 0; i < twins.Length; i++)
+            {
+                expected.Add(Convert.ToHexString(StateKeys.DigestKey(twins[i], twinIssuer)), twinOutcomes[0].LeafIndices[i]);
+            }
         }
-        finally
+
+        state.WriteDigestIndex();
+        var stored = store.Scan([StateKeys.DigestIndex], [StateKeys.DigestIndex + 1]).ToList();
+        Assert.Equal(expected.Count, stored.Count);
+        for (var i = 0; i < stored.Count; i++)
         {
-            Directory.Delete(folder, recursive: true);
+            Assert.True(i == 0 || stored[i - 1].Key.AsSpan().SequenceCompareTo(stored[i].Key) < 0);
+            Assert.Equal(expected[Convert.ToHexString(stored[i].Key)], StateKeys.DecodeIndex(stored[i].Value));
         }
+
+        Assert.Equal(state.TreeSize, Indexed(store));
+        Assert.True(state.TreeSize >= 2 * 4 * 1_024UL);
     }
 
     [Fact]
     public void A_reopen_with_closed_generations_not_yet_written_finds_every_leaf_and_writes_them_later()
     {
-        var folder = Path.Combine(Path.GetTempPath(), "ledger-tail-tests-" + Guid.NewGuid().ToString("N"));
-        try
+        using var temp = new TempDirectory("ledger-tail-tests");
+        var folder = temp.Path;
+        using (var store = RocksDbKeyValueStore.Open(folder, families: StateKeys.StoreFamilies))
         {
-            using (var store = RocksDbKeyValueStore.Open(folder, families: StateKeys.StoreFamilies))
+            // Three closed generations of ten and four open entries: a run takes four, so none is written.
+            var state = new LedgerState(store, digestIndexGeneration: 10, digestIndexGenerationsPerRun: 4);
+            for (var batch = 1; batch <= 17; batch++)
             {
-                // Three closed generations of ten and four open entries: a run takes four, so none is written.
-                var state = new LedgerState(store, digestIndexGeneration: 10, digestIndexGenerationsPerRun: 4);
-                for (var batch = 1; batch <= 17; batch++)
-                {
-                    state.Apply((ulong)batch, BatchOf("alpha", batch, [batch * 2, (batch * 2) + 1]));
-                }
-
-                state.WaitForIndexRun();
-                Assert.Equal(0UL, Indexed(store));
+                state.Apply((ulong)batch, BatchOf("alpha", batch, [batch * 2, (batch * 2) + 1]));
             }
 
-            using var reopened = RocksDbKeyValueStore.Open(folder, families: StateKeys.StoreFamilies);
-            var again = new LedgerState(reopened, digestFilterBitsLog2: 16, digestIndexGeneration: 10, digestIndexGenerationsPerRun: 4);
-            Assert.Equal(34L, again.PopulateDigestFilter());
-            for (var d = 2; d < 36; d++)
-            {
-                Assert.True(again.TryFindLeaf(Digest(d), "alpha", out var leaf));
-                Assert.Equal((ulong)(d - 2), leaf);
-            }
+            state.WaitForIndexRun();
+            Assert.Equal(0UL, Indexed(store));
+        }
 
-            // The loaded entries came back as three closed generations: six more entries close a fourth, and the run goes.
-            again.Apply(18, BatchOf("alpha", 18, Enumerable.Range(100, 6)));
-            again.WaitForIndexRun();
-            Assert.Equal(40UL, Indexed(reopened));
-            Assert.Equal(40, reopened.Scan([StateKeys.DigestIndex], [StateKeys.DigestIndex + 1]).Count());
-        }
-        finally
+        using var reopened = RocksDbKeyValueStore.Open(folder, families: StateKeys.StoreFamilies);
+        var again = new LedgerState(reopened, digestFilterBitsLog2: 16, digestIndexGeneration: 10, digestIndexGenerationsPerRun: 4);
+        Assert.Equal(34L, again.PopulateDigestFilter());
+        for (var d = 2; d < 36; d++)
         {
-            Directory.Delete(folder, recursive: true);
+            Assert.True(again.TryFindLeaf(Digest(d), "alpha", out var leaf));
+            Assert.Equal((ulong)(d - 2), leaf);
         }
+
+        // The loaded entries came back as three closed generations: six more entries close a fourth, and the run goes.
+        again.Apply(18, BatchOf("alpha", 18, Enumerable.Range(100, 6)));
+        again.WaitForIndexRun();
+        Assert.Equal(40UL, Indexed(reopened));
+        Assert.Equal(40, reopened.Scan([StateKeys.DigestIndex], [StateKeys.DigestIndex + 1]).Count());
     }
 
     [Fact]

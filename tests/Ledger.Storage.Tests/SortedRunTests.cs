@@ -1,3 +1,5 @@
+using Ledger.TestKit;
+
 namespace Ledger.Storage.Tests;
 
 /// <summary>
@@ -138,52 +140,40 @@ public sealed class SortedRunTests
     [Fact]
     public void A_second_open_of_a_store_in_use_fails_and_leaves_the_run_being_written_alone()
     {
-        var folder = Path.Combine(Path.GetTempPath(), "ledger-storage-tests-" + Guid.NewGuid().ToString("N"));
-        try
-        {
-            using var store = RocksDbKeyValueStore.Open(folder, families: TestStore.Families);
-            using var run = store.CreateSortedRun();
-            run.Put(Key(0x01, 1), [1]);
-            Assert.ThrowsAny<Exception>(() => RocksDbKeyValueStore.Open(folder, families: TestStore.Families).Dispose());
-            Assert.Single(Directory.GetFiles(store.RunsFolder));
-            run.Commit();
-            Assert.Equal([1], store.Get(Key(0x01, 1)));
-        }
-        finally
-        {
-            Directory.Delete(folder, recursive: true);
-        }
+        using var temp = new TempDirectory("ledger-storage-tests");
+        var folder = temp.Path;
+        using var store = RocksDbKeyValueStore.Open(folder, families: TestStore.Families);
+        using var run = store.CreateSortedRun();
+        run.Put(Key(0x01, 1), [1]);
+        Assert.ThrowsAny<Exception>(() => RocksDbKeyValueStore.Open(folder, families: TestStore.Families).Dispose());
+        Assert.Single(Directory.GetFiles(store.RunsFolder));
+        run.Commit();
+        Assert.Equal([1], store.Get(Key(0x01, 1)));
     }
 
     [Fact]
     public void A_run_file_left_by_a_stop_before_its_commit_is_removed_at_open_and_never_read()
     {
-        var folder = Path.Combine(Path.GetTempPath(), "ledger-storage-tests-" + Guid.NewGuid().ToString("N"));
-        try
+        using var temp = new TempDirectory("ledger-storage-tests");
+        var folder = temp.Path;
+        string leftOver;
+        using (var store = RocksDbKeyValueStore.Open(folder, families: TestStore.Families))
         {
-            string leftOver;
-            using (var store = RocksDbKeyValueStore.Open(folder, families: TestStore.Families))
-            {
-                var run = store.CreateSortedRun();
-                run.Put(Key(0x01, 1), [1]);
+            var run = store.CreateSortedRun();
+            run.Put(Key(0x01, 1), [1]);
 
-                // The file being written, as a crash would leave it (the run is neither committed nor disposed).
-                leftOver = Assert.Single(Directory.GetFiles(store.RunsFolder));
-                File.Copy(leftOver, leftOver + ".copy");
-                run.Dispose();
-                Assert.False(File.Exists(leftOver));
-                File.Move(leftOver + ".copy", leftOver);
-            }
-
-            using (var reopened = RocksDbKeyValueStore.Open(folder, families: TestStore.Families))
-            {
-                Assert.Empty(Directory.GetFiles(reopened.RunsFolder));
-                Assert.Null(reopened.Get(Key(0x01, 1)));
-            }
+            // The file being written, as a crash would leave it (the run is neither committed nor disposed).
+            leftOver = Assert.Single(Directory.GetFiles(store.RunsFolder));
+            File.Copy(leftOver, leftOver + ".copy");
+            run.Dispose();
+            Assert.False(File.Exists(leftOver));
+            File.Move(leftOver + ".copy", leftOver);
         }
-        finally
+
+        using (var reopened = RocksDbKeyValueStore.Open(folder, families: TestStore.Families))
         {
-            Directory.Delete(folder, recursive: true);
+            Assert.Empty(Directory.GetFiles(reopened.RunsFolder));
+            Assert.Null(reopened.Get(Key(0x01, 1)));
         }
     }
 }

@@ -18,8 +18,8 @@ namespace Ledger.Node.State;
 /// where random keys inserted one by one would each be a search among every key already buffered.
 /// <para>
 /// Generations: the open one, which apply adds to, and the sealed ones, each closed at a bounded
-/// size so that the open one's map stays small enough for the processor's caches; a run merges
-/// several sealed generations. Apply is the only writer; readers on other threads take the lock.
+/// size so that the open one's map stays small enough for the processor's caches; a run writes
+/// several sealed generations together, in one key order. Apply is the only writer; readers on other threads take the lock.
 /// An entry leaves the tail only after the store holds it, so a reader that looks here first and
 /// then in the store never misses an applied digest.
 /// </para>
