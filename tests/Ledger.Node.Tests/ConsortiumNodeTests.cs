@@ -157,8 +157,13 @@ public sealed class ConsortiumNodeTests
     {
         await using var consortium = await InProcessConsortium.StartAsync(3);
         var leader = await consortium.WaitForLeaderAsync(LeaderWait);
-        await consortium.Client(leader).AnchorAsync(consortium.Anchor(Digest()), deadline: Deadline());
+        var anchored = await consortium.Client(leader).AnchorAsync(consortium.Anchor(Digest()), deadline: Deadline());
         var follower = (leader + 1) % 3;
+        // The anchor is acknowledged once a majority holds it; the third member learns of it with the next append.
+        for (var member = 0; member < 3; member++)
+        {
+            await consortium.Host(member).Node.WaitForTreeSizeAsync(anchored.TreeSize, new CancellationTokenSource(CallDeadline).Token);
+        }
 
         var status = await consortium.Client(follower).GetStatusAsync(new GetStatusRequest(), deadline: Deadline());
         Assert.Equal(consortium.Consortium.Members[leader].Id, status.Leader);
