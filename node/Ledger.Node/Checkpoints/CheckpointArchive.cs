@@ -18,6 +18,13 @@ internal sealed class ArchivedCheckpoint
 /// The node's archive of quorum-signed checkpoints (LiteDB, node-local). Keyed by tree size, so
 /// the newest is the largest id and there is at most one checkpoint per size. LiteDB keeps no
 /// checksums: <see cref="OpenChecked"/> checks what a start reads back.
+/// <para>
+/// A member under steady load publishes a checkpoint every <c>CheckpointIntervalMs</c> (20 a
+/// second by default), which kept whole would grow the file by about a gigabyte a day. The archive
+/// keeps every checkpoint signed in the last <see cref="RecentMs"/> and, before that, the first of
+/// each UTC hour (<see cref="Prune"/>, run by <see cref="Save"/> at most every
+/// <see cref="PruneIntervalMs"/>): a few megabytes a year.
+/// </para>
 /// </summary>
 internal sealed class CheckpointArchive : IDisposable
 {
@@ -25,6 +32,23 @@ internal sealed class CheckpointArchive : IDisposable
     private readonly LiteDatabase _database;
     private readonly ILiteCollection<ArchivedCheckpoint> _checkpoints;
     private readonly Lock _lock = new();
+
+    /// <summary>Every checkpoint signed this recently (before the newest saved) is kept.</summary>
+    public const ulong RecentMs = 10 * 60 * 1000;
+
+    /// <summary>Older checkpoints are thinned to the first of each period this long (a UTC hour).</summary>
+    public const ulong HourMs = 60 * 60 * 1000;
+
+    /// <summary>How often, in signing time, <see cref="Save"/> thins the archive.</summary>
+    public const ulong PruneIntervalMs = 60 * 1000;
+
+    /// <summary>At most this many checkpoints are examined by one <see cref="Prune"/> (an archive written before pruning existed is thinned over several).</summary>
+    public const int PruneBatchMax = 20_000;
+
+    // Checkpoints up to this id have been thinned already; the hour of the last one kept.
+    private long _prunedThroughId = -1;
+    private ulong? _lastKeptHour;
+    private ulong _lastPruneMs;
 
     public CheckpointArchive(string path)
     {
@@ -123,13 +147,101 @@ internal sealed class CheckpointArchive : IDisposable
         exception is not (OutOfMemoryException or UnauthorizedAccessException)
         && (exception is not IOException || exception is EndOfStreamException);
 
+    /// <summary>Files a checkpoint under its tree size (replacing one of that size), then thins the archive if it is time to.</summary>
     public void Save(ulong treeSize, string text, ulong signedAtMs)
     {
-        Invariant.Check(treeSize <= long.MaxValue);
+        Invariant.Check(treeSize <= long.MaxValue && signedAtMs <= long.MaxValue);
         lock (_lock)
         {
             _checkpoints.Upsert(new ArchivedCheckpoint { Id = (long)treeSize, Text = text, SignedAtMs = (long)signedAtMs });
+            if (signedAtMs >= _lastPruneMs + PruneIntervalMs)
+            {
+                _lastPruneMs = signedAtMs;
+                PruneLocked(signedAtMs);
+            }
         }
+    }
+
+    /// <summary>
+    /// Deletes the checkpoints signed more than <see cref="RecentMs"/> before <paramref name="nowMs"/>
+    /// that are not the first (smallest tree size) of their UTC hour, walking up from the last
+    /// checkpoint it examined before; it stops at the first recent one, and never deletes the
+    /// newest. Returns how many it deleted.
+    /// </summary>
+    public int Prune(ulong nowMs)
+    {
+        lock (_lock)
+        {
+            return PruneLocked(nowMs);
+        }
+    }
+
+    private int PruneLocked(ulong nowMs)
+    {
+        if (nowMs < RecentMs)
+        {
+            return 0;
+        }
+
+        var newest = _checkpoints.Query().OrderByDescending(checkpoint => checkpoint.Id).FirstOrDefault()?.Id;
+        if (newest is not { } newestId)
+        {
+            return 0;
+        }
+
+        var cutoffMs = (long)(nowMs - RecentMs);
+        var after = _prunedThroughId;
+        var examinedThrough = _prunedThroughId;
+        var lastKeptHour = _lastKeptHour;
+        var doomed = new List<long>();
+        foreach (var checkpoint in _checkpoints.Query()
+                     .Where(checkpoint => checkpoint.Id > after && checkpoint.Id < newestId)
+                     .OrderBy(checkpoint => checkpoint.Id)
+                     .Limit(PruneBatchMax)
+                     .ToEnumerable())
+        {
+            if (checkpoint.SignedAtMs >= cutoffMs)
+            {
+                break;
+            }
+
+            var hour = (ulong)checkpoint.SignedAtMs / HourMs;
+            if (lastKeptHour == hour)
+            {
+                doomed.Add(checkpoint.Id);
+            }
+            else
+            {
+                lastKeptHour = hour;
+            }
+
+            examinedThrough = checkpoint.Id;
+        }
+
+        if (doomed.Count > 0)
+        {
+            // One transaction: one write of LiteDB's log for the lot. Should it fail, the same
+            // checkpoints are examined again next time.
+            _database.BeginTrans();
+            try
+            {
+                foreach (var id in doomed)
+                {
+                    _checkpoints.Delete(id);
+                }
+
+                _database.Commit();
+            }
+            catch
+            {
+                _database.Rollback();
+                throw;
+            }
+        }
+
+        _prunedThroughId = examinedThrough;
+        _lastKeptHour = lastKeptHour;
+        return doomed.Count;
     }
 
     public ArchivedCheckpoint? Latest()
