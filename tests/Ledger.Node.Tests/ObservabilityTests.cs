@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Security.Cryptography;
@@ -31,8 +32,17 @@ public sealed class ObservabilityTests
         var stranger = SignerKey.Generate(issuer.Name);
         await Assert.ThrowsAsync<RpcException>(() => client.AnchorAsync(stranger, [RandomNumberGenerator.GetBytes(32)], includeReceipts: false));
 
+        // A batch's size is recorded when its proposal settles, which may come a moment after the
+        // anchor was answered: the scrape is taken once both batches are counted (or the wait ends).
         using var http = new HttpClient();
         var scrape = await http.GetStringAsync(new Uri(metricsAddress + "/metrics"));
+        static bool BothBatchesCounted(string scrape) =>
+            scrape.Contains("ledger_batch_digests_sum{", StringComparison.Ordinal) && MetricsScrape.Sample(scrape, "ledger_batch_digests_sum") >= 5;
+        for (var waited = Stopwatch.StartNew(); !BothBatchesCounted(scrape) && waited.Elapsed < StepTimeout;)
+        {
+            await Task.Delay(20);
+            scrape = await http.GetStringAsync(new Uri(metricsAddress + "/metrics"));
+        }
 
         Assert.Equal(2, MetricsScrape.Sample(scrape, "ledger_anchors_total"));
         Assert.Equal(5, MetricsScrape.Sample(scrape, "ledger_digests_total"));
