@@ -10,7 +10,8 @@ public sealed class BatchCodecTests
         from issuedAtMs in Gen.ULong
         from nonce in Gen.Byte.Array[16, 32]
         from digests in Gen.Byte.Array[32].Array[0, 20]
-        select new AnchorEntry(issuer, issuedAtMs, nonce, digests);
+        from signature in Gen.Byte.Array[64].Null()
+        select new AnchorEntry(issuer, issuedAtMs, nonce, digests, signature);
 
     private static readonly Gen<Batch> BatchGen =
         from timestampMs in Gen.ULong
@@ -31,8 +32,45 @@ public sealed class BatchCodecTests
                 Assert.Equal(batch.Entries[i].IssuedAtMs, decoded.Entries[i].IssuedAtMs);
                 Assert.Equal(batch.Entries[i].Nonce, decoded.Entries[i].Nonce);
                 Assert.Equal(batch.Entries[i].Digests, decoded.Entries[i].Digests);
+                Assert.Equal(batch.Entries[i].Signature, decoded.Entries[i].Signature);
             }
         }, iter: 200);
+    }
+
+    [Fact]
+    public void A_batch_of_version_1_decodes_with_its_entries_unsigned()
+    {
+        // Version 1, written before entries carried a signature: timestamp 5, one entry of issuer
+        // "ab" issued at 7 with a 16-byte nonce and two digests.
+        byte[] bytes =
+        [
+            1, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 1,
+            2, (byte)'a', (byte)'b', 0, 0, 0, 0, 0, 0, 0, 7, 16, .. new byte[16],
+            0, 0, 0, 2, .. Enumerable.Repeat((byte)0xaa, 32), .. Enumerable.Repeat((byte)0xbb, 32),
+        ];
+        var batch = BatchCodec.Decode(bytes);
+        var entry = Assert.Single(batch.Entries);
+        Assert.Equal(5UL, batch.TimestampMs);
+        Assert.Equal(("ab", 7UL, 16), (entry.Issuer, entry.IssuedAtMs, entry.Nonce.Length));
+        Assert.Equal([0xaa, 0xbb], entry.Digests.Select(d => d[31]));
+        Assert.Null(entry.Signature);
+
+        // Encoding always writes the current version.
+        Assert.Equal(BatchCodec.Version, BatchCodec.Encode(batch)[0]);
+    }
+
+    [Fact]
+    public void A_signature_of_any_length_but_0_or_64_is_refused()
+    {
+        var bytes = BatchCodec.Encode(new Batch(5, [new AnchorEntry("ab", 7, new byte[16], [new byte[32]], new byte[64])]));
+        var signatureLengthAt = 13 + 1 + 2 + 8 + 1 + 16;
+        Assert.Equal(64, bytes[signatureLengthAt]);
+        foreach (var length in new byte[] { 1, 32, 63, 65, 255 })
+        {
+            var changed = (byte[])bytes.Clone();
+            changed[signatureLengthAt] = length;
+            Assert.Throws<FormatException>(() => BatchCodec.Decode(changed));
+        }
     }
 
     [Fact]
@@ -52,7 +90,9 @@ public sealed class BatchCodecTests
     {
         var bytes = BatchCodec.Encode(new Batch(5, [new AnchorEntry("issuer-a", 7, new byte[16], [new byte[32]])]));
         var otherVersion = (byte[])bytes.Clone();
-        otherVersion[0] = 2;
+        otherVersion[0] = 3;
+        Assert.Throws<FormatException>(() => BatchCodec.Decode(otherVersion));
+        otherVersion[0] = 0;
         Assert.Throws<FormatException>(() => BatchCodec.Decode(otherVersion));
         var badName = (byte[])bytes.Clone();
         badName[14] = (byte)'A';

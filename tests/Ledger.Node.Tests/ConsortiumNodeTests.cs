@@ -1,7 +1,9 @@
 using System.Security.Cryptography;
 using Google.Protobuf;
 using Grpc.Core;
+using Ledger.Replication;
 using Ledger.Node.Api;
+using Ledger.Node.Sequencing;
 using Ledger.Node.Tests.Support;
 using Ledger.Sdk;
 using Ledger.Sdk.Client;
@@ -159,6 +161,63 @@ public sealed class ConsortiumNodeTests
             var verified = verifier.Verify(checkpoint.Text);
             Assert.True(verified.IsValid, verified.Reason);
         }
+    }
+
+    private static AnchorEntry EntryOf(AnchorRequest request) => new(
+        request.Issuer, request.IssuedAtMs, request.Nonce.ToByteArray(), request.Digests.Select(d => d.ToByteArray()).ToArray(), request.Signature.ToByteArray());
+
+    [Fact]
+    public async Task A_submission_its_issuer_did_not_sign_is_left_out_on_every_member_even_when_the_leader_proposes_it()
+    {
+        await using var consortium = await InProcessConsortium.StartAsync(3);
+        var before = await consortium.Client(await consortium.WaitForLeaderAsync(LeaderWait)).AnchorAsync(consortium.Anchor(Digest()), deadline: Deadline());
+
+        // What a member that leads could propose without any issuer asking: a genuine submission, the
+        // same signature over other digests, and a submission with its signature taken off. The batch
+        // goes straight to Raft, past admission, as a leader's own code would send it.
+        var genuine = EntryOf(consortium.Anchor(Digest(), Digest()));
+        var forged = genuine with { Digests = [Digest()] };
+        var unsigned = EntryOf(consortium.Anchor(Digest())) with { Signature = null };
+        var batch = new Batch((ulong)DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), [forged, genuine, unsigned]);
+        ulong index = 0;
+        for (var attempt = 1; index == 0; attempt++)
+        {
+            var leader = await consortium.WaitForLeaderAsync(LeaderWait);
+            try
+            {
+                index = await consortium.Host(leader).Node.Replica!.Host.ProposeAsync(BatchCodec.Encode(batch), new CancellationTokenSource(CallDeadline).Token);
+            }
+            catch (NotLeaderException) when (attempt < 3)
+            {
+            }
+        }
+
+        var size = before.TreeSize + 2;
+        var roots = new List<byte[]>();
+        for (var member = 0; member < 3; member++)
+        {
+            var node = consortium.Host(member).Node;
+            await node.WaitForTreeSizeAsync(size, new CancellationTokenSource(CallDeadline).Token);
+            for (var waited = System.Diagnostics.Stopwatch.StartNew(); node.AppliedLogIndex < index && waited.Elapsed < CallDeadline;)
+            {
+                await Task.Delay(20);
+            }
+
+            Assert.True(node.AppliedLogIndex >= index, $"member {member} applied {node.AppliedLogIndex}, not {index}");
+            Assert.Equal(size, node.State.TreeSize);
+            roots.Add(node.State.RootAt(size));
+            foreach (var digest in forged.Digests.Concat(unsigned.Digests))
+            {
+                var missing = await Assert.ThrowsAsync<RpcException>(async () => await consortium.Client(member).GetReceiptAsync(
+                    new GetReceiptRequest { Digest = ByteString.CopyFrom(digest) }, deadline: Deadline()));
+                Assert.Equal(StatusCode.NotFound, missing.StatusCode);
+            }
+        }
+
+        Assert.All(roots, root => Assert.Equal(roots[0], root));
+        var receipt = await consortium.Client(0).GetReceiptAsync(
+            new GetReceiptRequest { Digest = ByteString.CopyFrom(genuine.Digests[1]), Linearizable = true }, deadline: Deadline());
+        Assert.True(new ReceiptVerifier(consortium.Consortium).Verify(receipt.Receipt, genuine.Digests[1]).IsValid);
     }
 
     [Fact]

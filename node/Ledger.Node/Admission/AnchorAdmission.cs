@@ -142,7 +142,7 @@ internal sealed class AnchorAdmission
         }
 
         var nonce = request.Nonce.ToByteArray();
-        return AdmissionResult.Accept(new AnchorEntry(request.Issuer, request.IssuedAtMs, nonce, digests));
+        return AdmissionResult.Accept(new AnchorEntry(request.Issuer, request.IssuedAtMs, nonce, digests, request.Signature.ToByteArray()));
     }
 
     /// <summary>Undoes the nonce reservation of an admitted entry that never reached the log.</summary>

@@ -31,6 +31,12 @@ internal sealed partial class LedgerNode : IAsyncDisposable
     private readonly RocksDbKeyValueStore _store;
     private readonly RocksDbKeyValueStore? _logStore;
     private readonly ISequencer _sequencer;
+    private readonly EntryAuthenticator _entries;
+    private long _droppedEntries;
+    private long _lastDroppedLog;
+
+    /// <summary>How often at most a left-out submission is logged (each is counted).</summary>
+    public const int DroppedEntryLogIntervalSeconds = 10;
     private readonly LocalSequencer? _localSequencer;
     private TaskCompletionSource _appliedSignal = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CheckpointArchive _archive;
@@ -95,6 +101,7 @@ internal sealed partial class LedgerNode : IAsyncDisposable
         RestoreNonces();
         var issuerKeys = consortium.Issuers.ToDictionary(issuer => issuer.Id, issuer => issuer.Key, StringComparer.Ordinal);
         Admission = new AnchorAdmission(consortium.Origin, issuerKeys, _nonces, options.DigestsPerRequestMax, options.NonceWindowMs, NowMs);
+        _entries = new EntryAuthenticator(consortium.Origin, issuerKeys);
         Batcher = new Batcher(
             new BatcherLimits(options.QueueDigestsMax, options.BatchDigestsMax, options.BatchLingerMs),
             _sequencer,
@@ -327,6 +334,13 @@ internal sealed partial class LedgerNode : IAsyncDisposable
             {
                 var started = Stopwatch.GetTimestamp();
                 var batch = Decode(entry);
+                if (Replica is not null && entry.Tag is not PendingAnchor[])
+                {
+                    // Not this member's own proposal (whose entries its admission verified): every
+                    // entry must carry its issuer's signature, or it is left out on every member alike.
+                    batch = _entries.Authenticated(batch, (dropped, refusal) => EntryDropped(entry.Index, dropped, refusal));
+                }
+
                 var outcomes = State.Apply(entry.Index, batch);
                 Batcher.Stats.Applied(Stopwatch.GetTimestamp() - started);
                 Metrics?.Applied(Stopwatch.GetElapsedTime(started));
@@ -376,6 +390,19 @@ internal sealed partial class LedgerNode : IAsyncDisposable
         {
             LogUndecodableBatch(entry.Index, exception.Message);
             return new Batch(State.Applied.TimestampMs, []);
+        }
+    }
+
+    /// <summary>Counts an entry left out of a batch and logs it, at most once per <see cref="DroppedEntryLogIntervalSeconds"/>.</summary>
+    private void EntryDropped(ulong index, AnchorEntry entry, string refusal)
+    {
+        Metrics?.EntryDropped();
+        _droppedEntries++;
+        if (_lastDroppedLog == 0 || Stopwatch.GetElapsedTime(_lastDroppedLog).TotalSeconds >= DroppedEntryLogIntervalSeconds)
+        {
+            LogEntryDropped(index, entry.Digests.Count, refusal, _droppedEntries);
+            _lastDroppedLog = Stopwatch.GetTimestamp();
+            _droppedEntries = 0;
         }
     }
 
@@ -442,6 +469,11 @@ internal sealed partial class LedgerNode : IAsyncDisposable
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "checkpoint at size {Size} has {Signatures} of {Quorum} signatures; retrying. Members said: {Refusals}")]
     private partial void LogNoQuorum(ulong size, int signatures, int quorum, string refusals);
+
+    [LoggerMessage(EventId = 13, Level = LogLevel.Error,
+        Message = "committed log entry {Index}: a submission of {Digests} digests left out on every member, as {Refusal} "
+            + "(the member that led when it was proposed admitted what its issuer did not sign); {Dropped} left out since the last such line")]
+    private partial void LogEntryDropped(ulong index, int digests, string refusal, long dropped);
 
     [LoggerMessage(EventId = 3, Level = LogLevel.Error, Message = "committed log entry {Index} is not a batch ({Problem}); applied as an empty batch on every member")]
     private partial void LogUndecodableBatch(ulong index, string problem);

@@ -24,6 +24,7 @@ internal sealed class NodeMetrics : IDisposable
     private readonly Counter<long> _anchors;
     private readonly Counter<long> _digests;
     private readonly Counter<long> _refusals;
+    private readonly Counter<long> _droppedEntries;
     private readonly Histogram<long> _batchDigests;
     private readonly Histogram<double> _commitSeconds;
     private readonly Histogram<double> _applySeconds;
@@ -46,6 +47,8 @@ internal sealed class NodeMetrics : IDisposable
         _anchors = _meter.CreateCounter<long>("ledger.anchors", "{request}", "Anchor requests of clients answered with success by this node (a follower counts what it forwarded, the leader does not count it again)");
         _digests = _meter.CreateCounter<long>("ledger.digests", "{digest}", "Digests in the anchor requests counted by ledger.anchors");
         _refusals = _meter.CreateCounter<long>("ledger.admission.refusals", "{request}", "Anchor requests refused before anything was written, by reason");
+        _droppedEntries = _meter.CreateCounter<long>("ledger.entries.dropped", "{submission}",
+            "Submissions in committed batches that apply left out because their issuer did not sign them (a member that led admitted them)");
         _batchDigests = _meter.CreateHistogram<long>("ledger.batch.digests", "{digest}", "Digests per batch this node proposed",
             advice: new InstrumentAdvice<long> { HistogramBucketBoundaries = [1, 10, 100, 500, 1_000, 2_000, 5_000, 10_000, 20_000] });
         _commitSeconds = _meter.CreateHistogram<double>("ledger.commit.duration", "s", "From proposing a batch to its commit (durable here, or on a majority)",
@@ -84,6 +87,8 @@ internal sealed class NodeMetrics : IDisposable
         var key = _refusalsByReason.ContainsKey(reason) || _refusalsByReason.Count < RefusalReasonsMax ? reason : "other";
         _refusalsByReason.AddOrUpdate(key, 1, (_, count) => count + 1);
     }
+
+    public void EntryDropped() => _droppedEntries.Add(1);
 
     public void Committed(int digests, TimeSpan elapsed)
     {
