@@ -6,19 +6,30 @@ namespace Ledger.Node.Admission;
 
 /// <summary>
 /// Checks, on every member, that each submission in a committed batch was signed by its issuer: the
-/// leader's admission is not taken on trust, so a member that leads cannot append digests under an
-/// issuer's name that the issuer never signed. A submission that fails is dropped from the batch
-/// before apply; the check depends on the entry bytes and the consortium file alone, so every
-/// member drops the same ones and their trees stay equal. Thread-safe (read-only).
+/// leader's admission is not taken on trust, so a member that leads cannot append digests under the
+/// name of an issuer of the consortium file that the issuer never signed. A submission of such an
+/// issuer that fails is dropped from the batch before apply. The check reads the entry bytes and the
+/// consortium file's issuer keys, which every member holds alike: a key never changes in place
+/// (a member refuses to start when it did), so every member drops the same submissions, at the
+/// first apply and at any rebuild. A submission of an issuer the file does not name is applied
+/// unverified: it may come from an issuer the leader's newer file already has (members add an
+/// issuer one restart at a time), and dropping it on some members only would split their trees.
+/// Thread-safe (read-only).
 /// </summary>
 internal sealed class EntryAuthenticator(string origin, IReadOnlyDictionary<string, VerifierKey> issuerKeys)
 {
-    /// <summary>Why <paramref name="entry"/> is not its issuer's, or null when its signature verifies.</summary>
+    /// <summary>True when the consortium file names <paramref name="issuer"/>, so that its submissions are verified.</summary>
+    public bool Knows(string issuer) => issuerKeys.ContainsKey(issuer);
+
+    /// <summary>
+    /// Why <paramref name="entry"/> is not its issuer's, or null when its signature verifies or its
+    /// issuer is not in the consortium file (<see cref="Knows"/>).
+    /// </summary>
     public string? Refusal(AnchorEntry entry)
     {
         if (!issuerKeys.TryGetValue(entry.Issuer, out var key))
         {
-            return $"issuer '{entry.Issuer}' is not in the consortium file";
+            return null;
         }
 
         if (entry.Signature is not { Length: VerifierKey.SignatureLength } signature)

@@ -34,6 +34,7 @@ internal sealed partial class LedgerNode : IAsyncDisposable
     private readonly EntryAuthenticator _entries;
     private long _droppedEntries;
     private long _lastDroppedLog;
+    private long _lastUnknownIssuerLog;
 
     /// <summary>How often at most a left-out submission is logged (each is counted).</summary>
     public const int DroppedEntryLogIntervalSeconds = 10;
@@ -336,9 +337,11 @@ internal sealed partial class LedgerNode : IAsyncDisposable
                 var batch = Decode(entry);
                 if (Replica is not null && entry.Tag is not PendingAnchor[])
                 {
-                    // Not this member's own proposal (whose entries its admission verified): every
-                    // entry must carry its issuer's signature, or it is left out on every member alike.
+                    // Not this member's own proposal (whose entries its admission verified): an entry
+                    // of an issuer of the file must carry that issuer's signature, or it is left out
+                    // on every member alike.
                     batch = _entries.Authenticated(batch, (dropped, refusal) => EntryDropped(entry.Index, dropped, refusal));
+                    WarnOfUnknownIssuers(entry.Index, batch);
                 }
 
                 var outcomes = State.Apply(entry.Index, batch);
@@ -403,6 +406,20 @@ internal sealed partial class LedgerNode : IAsyncDisposable
             LogEntryDropped(index, entry.Digests.Count, refusal, _droppedEntries);
             _lastDroppedLog = Stopwatch.GetTimestamp();
             _droppedEntries = 0;
+        }
+    }
+
+    /// <summary>Logs, at most once per <see cref="DroppedEntryLogIntervalSeconds"/>, a submission applied unverified because this member's consortium file does not name its issuer.</summary>
+    private void WarnOfUnknownIssuers(ulong index, Batch batch)
+    {
+        foreach (var anchor in batch.Entries)
+        {
+            if (!_entries.Knows(anchor.Issuer)
+                && (_lastUnknownIssuerLog == 0 || Stopwatch.GetElapsedTime(_lastUnknownIssuerLog).TotalSeconds >= DroppedEntryLogIntervalSeconds))
+            {
+                LogUnknownIssuer(index, anchor.Issuer);
+                _lastUnknownIssuerLog = Stopwatch.GetTimestamp();
+            }
         }
     }
 
@@ -474,6 +491,11 @@ internal sealed partial class LedgerNode : IAsyncDisposable
         Message = "committed log entry {Index}: a submission of {Digests} digests left out on every member, as {Refusal} "
             + "(the member that led when it was proposed admitted what its issuer did not sign); {Dropped} left out since the last such line")]
     private partial void LogEntryDropped(ulong index, int digests, string refusal, long dropped);
+
+    [LoggerMessage(EventId = 14, Level = LogLevel.Warning,
+        Message = "committed log entry {Index} holds a submission of issuer '{Issuer}', whom this member's consortium file does not name: applied without checking its signature. "
+            + "Give every member the same consortium file")]
+    private partial void LogUnknownIssuer(ulong index, string issuer);
 
     [LoggerMessage(EventId = 3, Level = LogLevel.Error, Message = "committed log entry {Index} is not a batch ({Problem}); applied as an empty batch on every member")]
     private partial void LogUndecodableBatch(ulong index, string problem);

@@ -27,6 +27,7 @@ internal sealed class ReplicaMember : IAsyncDisposable
         {
             Peers = new PeerContext(consortium, memberKey, nowMs, TimeSpan.FromMilliseconds(options.ClockSkewMs));
             CheckMembersUnchanged(_raftStore, consortium, files);
+            CheckIssuerKeysUnchanged(_raftStore, consortium, files);
             var log = new RaftLogStore(_raftStore, new Membership(consortium.Members.Select(m => MemberIds.Of(m.Id))));
             if (appliedIndex > log.HardState.Commit)
             {
@@ -220,6 +221,59 @@ internal sealed class ReplicaMember : IAsyncDisposable
             throw new NodeStartException(
                 $"{files.ConsortiumPath} names the members {members.Replace('\n', ',')}, but this member's Raft log in {files.DataDir} was started with "
                 + $"{before.Replace('\n', ',')}: changing who is a member is not supported; start from the consortium file the members began with");
+        }
+    }
+
+    /// <summary>
+    /// Every member verifies each submission's issuer signature with the key the consortium file
+    /// gives that issuer, at apply and again whenever it rebuilds its state from the log, so a key
+    /// must never change in place: the same entries would then verify on some members and not on
+    /// others. The raft store keeps every issuer's key as first seen (key <c>i</c>: one line per
+    /// issuer, <c>id base64-key</c>); a start whose file gives a known issuer another key is refused.
+    /// New issuers are recorded; an issuer left out of the file stays recorded, so it cannot come
+    /// back with another key either.
+    /// </summary>
+    private static void CheckIssuerKeysUnchanged(RocksDbKeyValueStore raftStore, Consortium consortium, NodeFiles files)
+    {
+        var key = "i"u8;
+        var known = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        if (raftStore.Get(key) is { } stored)
+        {
+            foreach (var line in System.Text.Encoding.UTF8.GetString(stored).Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            {
+                var parts = line.Split(' ');
+                if (parts.Length != 2)
+                {
+                    throw new NodeStartException($"the issuer keys recorded in {files.DataDir}/raft are damaged (a line '{line}'): move the data directory aside and start with an empty one to rebuild from the other members");
+                }
+
+                known[parts[0]] = parts[1];
+            }
+        }
+
+        var added = false;
+        foreach (var issuer in consortium.Issuers)
+        {
+            var publicKey = Convert.ToBase64String(issuer.Key.PublicKey);
+            if (!known.TryGetValue(issuer.Id, out var before))
+            {
+                known[issuer.Id] = publicKey;
+                added = true;
+            }
+            else if (before != publicKey)
+            {
+                throw new NodeStartException(
+                    $"{files.ConsortiumPath} gives issuer '{issuer.Id}' a key other than the one this member has known it by ({before}): "
+                    + "every member checks each submission's signature again when it rebuilds, so an issuer's key is never replaced in place; "
+                    + "give the new key a new issuer id, or start from the consortium file with the issuer's earlier key");
+            }
+        }
+
+        if (added)
+        {
+            using var write = raftStore.CreateBatch();
+            write.Put(key, System.Text.Encoding.UTF8.GetBytes(string.Join('\n', known.Select(pair => $"{pair.Key} {pair.Value}"))));
+            raftStore.Write(write, sync: true);
         }
     }
 
