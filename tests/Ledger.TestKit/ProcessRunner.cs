@@ -18,6 +18,9 @@ public static class ProcessRunner
     public static Task<ProcessResult> RunLedgerAsync(params string[] arguments) =>
         RunDotnetAsync(RepositoryPaths.ProgramDll("client-sdk/Ledger.Cli", "ledger"), arguments, workingDirectory: null);
 
+    /// <summary>The runtime setting that turns off a .NET process's debugger, profiler and diagnostics socket.</summary>
+    public const string NoDiagnosticsVariable = "DOTNET_EnableDiagnostics";
+
     /// <summary>How to start <paramref name="fileName"/> with <paramref name="arguments"/>, output and errors redirected.</summary>
     public static ProcessStartInfo StartInfo(string fileName, IEnumerable<string> arguments, string? workingDirectory = null)
     {
@@ -28,6 +31,11 @@ public static class ProcessRunner
             UseShellExecute = false,
             WorkingDirectory = workingDirectory ?? Environment.CurrentDirectory,
         };
+
+        // Tests kill many of the programs they start (kill -9), and a .NET process killed so leaves
+        // its diagnostics socket behind (/tmp/dotnet-diagnostic-<pid>-...-socket). No test attaches a
+        // debugger or a diagnostics tool to them; the variable reaches what they start in turn.
+        start.Environment[NoDiagnosticsVariable] = "0";
         foreach (var argument in arguments)
         {
             start.ArgumentList.Add(argument);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
+using Ledger.TestKit;
 
 namespace Ledger.Discovery.Tests.Support;
 
@@ -33,6 +34,7 @@ internal sealed class ProbeProcess : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        start.Environment[ProcessRunner.NoDiagnosticsVariable] = "0";
         foreach (var argument in new[] { "netns", "exec", networkNamespace, "dotnet", ProbePath() }.Concat(arguments))
         {
             start.ArgumentList.Add(argument);
