@@ -183,8 +183,7 @@ internal sealed class CheckpointArchive : IDisposable
             return 0;
         }
 
-        var newest = _checkpoints.Query().OrderByDescending(checkpoint => checkpoint.Id).FirstOrDefault()?.Id;
-        if (newest is not { } newestId)
+        if (LatestLocked()?.Id is not { } newestId)
         {
             return 0;
         }
@@ -248,9 +247,11 @@ internal sealed class CheckpointArchive : IDisposable
     {
         lock (_lock)
         {
-            return _checkpoints.Query().OrderByDescending(checkpoint => checkpoint.Id).FirstOrDefault();
+            return LatestLocked();
         }
     }
+
+    private ArchivedCheckpoint? LatestLocked() => _checkpoints.Query().OrderByDescending(checkpoint => checkpoint.Id).FirstOrDefault();
 
     public ArchivedCheckpoint? AtSize(ulong treeSize)
     {

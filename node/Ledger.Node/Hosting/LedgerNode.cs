@@ -5,6 +5,7 @@ using Ledger.Node.Checkpoints;
 using Ledger.Node.Replicated;
 using Ledger.Node.Sequencing;
 using Ledger.Node.State;
+using Ledger.Replication;
 using Ledger.Sdk;
 using Ledger.Sdk.Protos.V1;
 using Ledger.Storage;
@@ -32,12 +33,10 @@ internal sealed partial class LedgerNode : IAsyncDisposable
     private readonly RocksDbKeyValueStore? _logStore;
     private readonly ISequencer _sequencer;
     private readonly EntryAuthenticator _entries;
-    private long _droppedEntries;
-    private long _lastDroppedLog;
-    private long _lastUnknownIssuerLog;
 
-    /// <summary>How often at most a left-out submission is logged (each is counted).</summary>
-    public const int DroppedEntryLogIntervalSeconds = 10;
+    // A member that leads can propose what it likes: one line per 10 s each, saying how many were held back.
+    private readonly LogBudget _droppedEntryLog = new(1, TimeSpan.FromSeconds(10));
+    private readonly LogBudget _unknownIssuerLog = new(1, TimeSpan.FromSeconds(10));
     private readonly LocalSequencer? _localSequencer;
     private TaskCompletionSource _appliedSignal = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CheckpointArchive _archive;
@@ -396,29 +395,24 @@ internal sealed partial class LedgerNode : IAsyncDisposable
         }
     }
 
-    /// <summary>Counts an entry left out of a batch and logs it, at most once per <see cref="DroppedEntryLogIntervalSeconds"/>.</summary>
+    /// <summary>Counts an entry left out of a batch, and logs it within <see cref="_droppedEntryLog"/>.</summary>
     private void EntryDropped(ulong index, AnchorEntry entry, string refusal)
     {
         Metrics?.EntryDropped();
-        _droppedEntries++;
-        if (_lastDroppedLog == 0 || Stopwatch.GetElapsedTime(_lastDroppedLog).TotalSeconds >= DroppedEntryLogIntervalSeconds)
+        if (_droppedEntryLog.TryTake(out var heldBack))
         {
-            LogEntryDropped(index, entry.Digests.Count, refusal, _droppedEntries);
-            _lastDroppedLog = Stopwatch.GetTimestamp();
-            _droppedEntries = 0;
+            LogEntryDropped(index, entry.Digests.Count, refusal, heldBack);
         }
     }
 
-    /// <summary>Logs, at most once per <see cref="DroppedEntryLogIntervalSeconds"/>, a submission applied unverified because this member's consortium file does not name its issuer.</summary>
+    /// <summary>Logs, within <see cref="_unknownIssuerLog"/>, each submission applied unverified because this member's consortium file does not name its issuer.</summary>
     private void WarnOfUnknownIssuers(ulong index, Batch batch)
     {
         foreach (var anchor in batch.Entries)
         {
-            if (!_entries.Knows(anchor.Issuer)
-                && (_lastUnknownIssuerLog == 0 || Stopwatch.GetElapsedTime(_lastUnknownIssuerLog).TotalSeconds >= DroppedEntryLogIntervalSeconds))
+            if (!_entries.Knows(anchor.Issuer) && _unknownIssuerLog.TryTake(out var heldBack))
             {
-                LogUnknownIssuer(index, anchor.Issuer);
-                _lastUnknownIssuerLog = Stopwatch.GetTimestamp();
+                LogUnknownIssuer(index, anchor.Issuer, heldBack);
             }
         }
     }
@@ -489,13 +483,13 @@ internal sealed partial class LedgerNode : IAsyncDisposable
 
     [LoggerMessage(EventId = 13, Level = LogLevel.Error,
         Message = "committed log entry {Index}: a submission of {Digests} digests left out on every member, as {Refusal} "
-            + "(the member that led when it was proposed admitted what its issuer did not sign); {Dropped} left out since the last such line")]
-    private partial void LogEntryDropped(ulong index, int digests, string refusal, long dropped);
+            + "(the member that led when it was proposed admitted what its issuer did not sign); {HeldBack} more left out since the last such line")]
+    private partial void LogEntryDropped(ulong index, int digests, string refusal, int heldBack);
 
     [LoggerMessage(EventId = 14, Level = LogLevel.Warning,
         Message = "committed log entry {Index} holds a submission of issuer '{Issuer}', whom this member's consortium file does not name: applied without checking its signature. "
-            + "Give every member the same consortium file")]
-    private partial void LogUnknownIssuer(ulong index, string issuer);
+            + "Give every member the same consortium file ({HeldBack} more such submissions since the last such line)")]
+    private partial void LogUnknownIssuer(ulong index, string issuer, int heldBack);
 
     [LoggerMessage(EventId = 3, Level = LogLevel.Error, Message = "committed log entry {Index} is not a batch ({Problem}); applied as an empty batch on every member")]
     private partial void LogUndecodableBatch(ulong index, string problem);
